@@ -1,0 +1,158 @@
+/**
+ * Conv2D gradients for the wasm backend, expressed as forward convolutions so
+ * that they run on XNNPACK's fast conv instead of scalar loops.
+ *
+ * - filter gradient: dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−pt, ow·s+kw−pl, ci] · dy[b,oh,ow,co]
+ *   is a conv of x transposed to [ci,H,W,B] (batch ↔ channels) with dy
+ *   transposed to a [OH,OW,B,co] filter, at dilation s (the forward stride).
+ * - input gradient: dx is a conv of dy (zero-inserted by the stride) with the
+ *   spatially flipped filter whose in/out channels are swapped.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { f32, free, runStock, type WasmBackend } from "./heap.ts";
+import { transposeF32 as transpose } from "./transpose.ts";
+
+const { backend_util } = tf;
+
+type Pad = [[number, number], [number, number], [number, number], [number, number]];
+
+/** A stride-1 forward conv with explicit (non-negative) padding and dilation. */
+function conv(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  pad: Pad,
+  dilations: [number, number] = [1, 1],
+): tf.TensorInfo {
+  return runStock(backend, "Conv2D", { x, filter }, {
+    strides: [1, 1],
+    pad,
+    dilations,
+    dataFormat: "NHWC",
+    dimRoundingMode: undefined,
+  });
+}
+
+/** Crops a NHWC tensor to `[.., h, w, ..]` from the top-left corner (no-op when it already fits). */
+function cropHW(backend: WasmBackend, t: tf.TensorInfo, h: number, w: number): tf.TensorInfo {
+  if (t.shape[1] === h && t.shape[2] === w) return t;
+  const out = runStock(backend, "Slice", { x: t }, {
+    begin: [0, 0, 0, 0],
+    size: [t.shape[0], h, w, t.shape[3]],
+  });
+  free(backend, t);
+  return out;
+}
+
+
+/** `Conv2DBackpropFilter` for wasm. */
+export function conv2DBackpropFilter(
+  { inputs, backend, attrs }: {
+    inputs: { x: tf.TensorInfo; dy: tf.TensorInfo };
+    backend: WasmBackend;
+    attrs: Record<string, unknown>;
+  },
+): tf.TensorInfo {
+  const { x, dy } = inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  if (info.dataFormat !== "channelsLast") {
+    throw new Error("ferlab wasm Conv2DBackpropFilter supports NHWC only");
+  }
+  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const pt = info.padInfo.top, pl = info.padInfo.left;
+  // Padding at the far edge chosen so the "output" is exactly KH×KW; when the
+  // forward conv ignored trailing rows (valid, stride > 1) it is negative: crop instead.
+  const pb = KH + (OH - 1) * sh - H - pt, pr = KW + (OW - 1) * sw - W - pl;
+  const xT = transpose(backend, x, [3, 1, 2, 0]); // [ci, H, W, B]
+  const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [OH, OW, B, co]
+  let g = conv(backend, xT, dyT, [[0, 0], [pt, Math.max(pb, 0)], [pl, Math.max(pr, 0)], [0, 0]], [sh, sw]);
+  free(backend, xT, dyT);
+  g = cropHW(backend, g, KH, KW); // [ci, KH, KW, co]
+  const out = transpose(backend, g, [1, 2, 0, 3]);
+  free(backend, g);
+  return out;
+}
+
+/** Spatially flipped filter with in/out channels swapped: [KH,KW,ci,co] → [KH,KW,co,ci]. */
+function flipFilter(backend: WasmBackend, w: tf.TensorInfo): tf.TensorInfo {
+  const [KH, KW, C, O] = w.shape;
+  const out = backend.makeOutput([KH, KW, O, C], "float32");
+  const src = f32(backend, w), dst = f32(backend, out);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const s0 = (kh * KW + kw) * C * O;
+      const d0 = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * O * C;
+      for (let c = 0; c < C; c++) {
+        for (let o = 0; o < O; o++) dst[d0 + o * C + c] = src[s0 + c * O + o];
+      }
+    }
+  }
+  return out;
+}
+
+/** Inserts (s−1) zeros between dy's rows and columns so a stride-s gradient becomes a stride-1 conv. */
+function zeroInsert(backend: WasmBackend, dy: tf.TensorInfo, sh: number, sw: number): tf.TensorInfo {
+  const [B, OH, OW, C] = dy.shape;
+  const UH = (OH - 1) * sh + 1, UW = (OW - 1) * sw + 1;
+  const out = backend.makeOutput([B, UH, UW, C], "float32");
+  const src = f32(backend, dy), dst = f32(backend, out);
+  dst.fill(0);
+  for (let b = 0; b < B; b++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const s0 = ((b * OH + oh) * OW + ow) * C;
+        dst.set(src.subarray(s0, s0 + C), ((b * UH + oh * sh) * UW + ow * sw) * C);
+      }
+    }
+  }
+  return out;
+}
+
+/** `Conv2DBackpropInput` for wasm. */
+export function conv2DBackpropInput(
+  { inputs, backend, attrs }: {
+    inputs: { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    backend: WasmBackend;
+    attrs: Record<string, unknown>;
+  },
+): tf.TensorInfo {
+  const { dy, filter } = inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const info = backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  if (info.dataFormat !== "channelsLast") {
+    throw new Error("ferlab wasm Conv2DBackpropInput supports NHWC only");
+  }
+  const { inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW } = info;
+  const sh = info.strideHeight, sw = info.strideWidth;
+  const up = sh > 1 || sw > 1 ? zeroInsert(backend, dy, sh, sw) : dy;
+  const wf = flipFilter(backend, filter);
+  const pt = KH - 1 - info.padInfo.top, pl = KW - 1 - info.padInfo.left;
+  const pb = H + KH - 1 - up.shape[1] - pt, pr = W + KW - 1 - up.shape[2] - pl;
+  let dx = conv(backend, up, wf, [[0, 0], [pt, Math.max(pb, 0)], [pl, Math.max(pr, 0)], [0, 0]]);
+  free(backend, wf);
+  if (up !== dy) free(backend, up);
+  dx = cropHW(backend, dx, H, W);
+  return dx;
+}

@@ -1,0 +1,55 @@
+/**
+ * Installs ferlab's training kernels into the TF.js wasm backend.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { captureStock, type KernelFn } from "./heap.ts";
+import { conv2DBackpropFilter, conv2DBackpropInput } from "./conv_grads.ts";
+import { identity } from "./identity.ts";
+import { batchMatMul } from "./matmul.ts";
+import { maxPoolGrad } from "./pool_grads.ts";
+import { mean, sum } from "./reduce.ts";
+import { tile } from "./tile.ts";
+
+/** Kernels we add or replace, by TF.js kernel name. */
+export const TRAINING_KERNELS: Record<string, KernelFn> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter as unknown as KernelFn,
+  Conv2DBackpropInput: conv2DBackpropInput as unknown as KernelFn,
+  BatchMatMul: batchMatMul as unknown as KernelFn,
+  Identity: identity as unknown as KernelFn,
+  MaxPoolGrad: maxPoolGrad as unknown as KernelFn,
+  Sum: sum as unknown as KernelFn,
+  Mean: mean as unknown as KernelFn,
+  Tile: tile as unknown as KernelFn,
+};
+
+/** Stock kernels our kernels call; captured before anything is replaced. */
+const CALLED = ["Conv2D", "Transpose", "Slice", "BatchMatMul"];
+
+let installed = false;
+
+/**
+ * Registers the training kernels for "wasm". Call after `tf.setBackend("wasm")`
+ * has resolved, so the stock kernels' setup has run. Idempotent.
+ */
+export function installWasmTrainingKernels(): string[] {
+  if (installed) return Object.keys(TRAINING_KERNELS);
+  for (const name of CALLED) captureStock(name);
+  for (const [name, fn] of Object.entries(TRAINING_KERNELS)) {
+    const existing = tf.getKernel(name, "wasm");
+    if (existing) {
+      captureStock(name);
+      tf.unregisterKernel(name, "wasm");
+    }
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      // keep the stock setup so a re-initialized backend still wires up the fallback
+      setupFunc: existing?.setupFunc,
+      kernelFunc: fn as unknown as tf.KernelFunc,
+    });
+  }
+  installed = true;
+  return Object.keys(TRAINING_KERNELS);
+}

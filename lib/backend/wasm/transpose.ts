@@ -1,0 +1,37 @@
+/**
+ * Transposes that keep the innermost axis in place, done as contiguous run
+ * copies. The conv gradients move the batch axis next to the channels every
+ * step; the stock kernel's element-wise index walk made that as slow as a conv.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs-core";
+import { f32, runStock, type WasmBackend } from "./heap.ts";
+
+/** Transposes a float32 tensor; uses run copies when `perm` keeps the last axis last. */
+export function transposeF32(backend: WasmBackend, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
+  const rank = x.shape.length;
+  if (x.dtype !== "float32" || rank > 4 || perm[rank - 1] !== rank - 1) {
+    return runStock(backend, "Transpose", { x }, { perm });
+  }
+  // Pad to rank 4 with leading unit axes so one triple loop covers every case.
+  const lead = 4 - rank;
+  const shape = [...new Array(lead).fill(1), ...x.shape];
+  const p = [...Array.from({ length: lead }, (_, i) => i), ...perm.map((a) => a + lead)];
+  const run = shape[3];
+  const stride = [shape[1] * shape[2] * run, shape[2] * run, run];
+  const [n0, n1, n2] = [shape[p[0]], shape[p[1]], shape[p[2]]];
+  const [s0, s1, s2] = [stride[p[0]], stride[p[1]], stride[p[2]]];
+  const out = backend.makeOutput(perm.map((a) => x.shape[a]), "float32");
+  const src = f32(backend, x), dst = f32(backend, out);
+  let d = 0;
+  for (let i0 = 0; i0 < n0; i0++) {
+    for (let i1 = 0; i1 < n1; i1++) {
+      let s = i0 * s0 + i1 * s1;
+      for (let i2 = 0; i2 < n2; i2++, s += s2) {
+        for (let c = 0; c < run; c++) dst[d++] = src[s + c];
+      }
+    }
+  }
+  return out;
+}

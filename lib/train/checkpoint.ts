@@ -1,0 +1,303 @@
+/**
+ * Whole-training-state checkpoints, so an interrupted run can resume and end
+ * exactly where an uninterrupted one would.
+ *
+ * A checkpoint directory holds:
+ * - `model/` — the model in TF.js Layers format (loadable with `loadModel`);
+ * - `optimizer.bin` — the optimizer's slots (e.g. Adam moments, iterations);
+ * - `callbacks.bin` — tensors owned by callbacks (EarlyStopping's best weights);
+ * - `state.json` — epoch, RNG state, history, learning rate, callback states,
+ *   weight manifests and a fingerprint of the data/batching it was made with.
+ *
+ * It is written into `<dir>.tmp` and swapped in with renames, so a crash
+ * mid-save leaves the previous checkpoint intact (at `<dir>` or, in the
+ * instant between the two renames, at `<dir>.old`, which loading also tries).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { DataError } from "../data/fer2013.ts";
+import { type NamedTensor, readWeights, saveModel } from "../model/io.ts";
+import type { Callback, CallbackState, EpochLog } from "./callbacks.ts";
+
+/** Version of the checkpoint layout; bumped on incompatible changes. */
+export const CHECKPOINT_VERSION = 1;
+
+/** What must match for a checkpoint to be resumed with the given options. */
+export interface Fingerprint {
+  /** Hash of the training rows (order included). */
+  trainRows: string;
+  /** Hash of the validation rows. */
+  valRows: string;
+  /** Batch size. */
+  batchSize: number;
+  /** Micro-batch size (equal to batchSize when not micro-batching). */
+  microBatch: number;
+  /** Label smoothing. */
+  labelSmoothing: number;
+}
+
+/** The JSON part of a checkpoint. */
+export interface CheckpointState {
+  /** Layout version ({@link CHECKPOINT_VERSION}). */
+  version: number;
+  /** Epochs completed. */
+  epoch: number;
+  /** Epochs the run was planned for (informational). */
+  epochs: number;
+  /** State of the training RNG after `epoch`. */
+  rngState: object;
+  /** Learning rate for the next epoch. */
+  lr: number;
+  /** Epoch logs so far. */
+  history: EpochLog[];
+  /** Set when training ended for good (early stop, NaN loss): resuming does nothing. */
+  finished: { reason: string } | null;
+  /** Set when the last run stopped on its time budget (resuming continues). */
+  cutShort: boolean;
+  /** Options that must match on resume. */
+  fingerprint: Fingerprint;
+  /** Optimizer class, weight manifest and float32 extras (Adam's beta powers). */
+  optimizer: {
+    className: string;
+    weightSpecs: tf.io.WeightsManifestEntry[];
+    extra: Record<string, number>;
+  };
+  /** Callback names, states and the number of tensors each saved. */
+  callbacks: { name: string; state: CallbackState; tensors: number }[];
+  /** Manifest of callbacks.bin. */
+  callbackWeightSpecs: tf.io.WeightsManifestEntry[];
+  /** ISO time of saving. */
+  savedAt: string;
+}
+
+/** Everything needed to write a checkpoint. */
+export interface CheckpointInput {
+  /** The model being trained. */
+  model: tf.LayersModel;
+  /** Its optimizer (must implement getWeights, as Adam/SGD/RMSProp do). */
+  optimizer: tf.Optimizer;
+  /** Callbacks, whose states and tensors are saved. */
+  callbacks: Callback[];
+  /** The JSON fields not derived from the objects above. */
+  state: Omit<CheckpointState, "version" | "optimizer" | "callbacks" | "callbackWeightSpecs" | "savedAt">;
+}
+
+/** A checkpoint read back; the caller owns (and must dispose) all tensors. */
+export interface LoadedCheckpoint {
+  /** The JSON state. */
+  state: CheckpointState;
+  /** Model weights in manifest (= `model.weights`) order. */
+  modelWeights: NamedTensor[];
+  /** Optimizer weights as `optimizer.getWeights()` returned them. */
+  optimizerWeights: NamedTensor[];
+  /** Tensors of each callback, in callback order. */
+  callbackTensors: tf.Tensor[][];
+}
+
+/** Short FNV-1a hash of integer rows, to tell data selections apart. */
+export function hashRows(rows: ArrayLike<number>): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < rows.length; i++) {
+    let v = rows[i] | 0;
+    for (let k = 0; k < 4; k++) {
+      h ^= v & 0xff;
+      h = Math.imul(h, 0x01000193);
+      v >>>= 8;
+    }
+  }
+  return `${rows.length}:${(h >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function removeIfExists(path: string) {
+  if (await exists(path)) await Deno.remove(path, { recursive: true });
+}
+
+/** Values of scalar float32 optimizer variables that getWeights() leaves out. */
+async function optimizerExtras(opt: tf.Optimizer): Promise<Record<string, number>> {
+  const extra: Record<string, number> = {};
+  // Adam/Adamax rebuild beta^t from the iteration count on setWeights with
+  // pow(), which can differ in the last bit from the running product; saving
+  // the products makes resume bit-exact.
+  for (const key of ["accBeta1", "accBeta2"]) {
+    const v = (opt as unknown as Record<string, unknown>)[key];
+    if (v instanceof tf.Variable && v.size === 1) extra[key] = (await v.data())[0];
+  }
+  return extra;
+}
+
+/** Writes a checkpoint of the whole training state into `dir`, atomically. */
+export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
+  const tmp = `${dir}.tmp`;
+  const old = `${dir}.old`;
+  await removeIfExists(tmp);
+  await Deno.mkdir(tmp, { recursive: true });
+
+  await saveModel(input.model, join(tmp, "model"));
+
+  const optWeights = await input.optimizer.getWeights();
+  const opt = await tf.io.encodeWeights(optWeights);
+  // getWeights() hands out the live slot variables plus a fresh "iter"
+  // scalar; only the latter is ours to free.
+  for (const w of optWeights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+  await Deno.writeFile(join(tmp, "optimizer.bin"), new Uint8Array(opt.data as ArrayBuffer));
+
+  const cbNamed: NamedTensor[] = [];
+  const cbMeta = input.callbacks.map((cb, i) => {
+    const ts = cb.tensors?.() ?? [];
+    ts.forEach((t, j) => cbNamed.push({ name: `cb${i}/${j}`, tensor: t }));
+    return { name: cb.name, state: cb.state(), tensors: ts.length };
+  });
+  const cbEnc = await tf.io.encodeWeights(cbNamed);
+  await Deno.writeFile(join(tmp, "callbacks.bin"), new Uint8Array(cbEnc.data as ArrayBuffer));
+
+  const state: CheckpointState = {
+    version: CHECKPOINT_VERSION,
+    ...input.state,
+    optimizer: {
+      className: input.optimizer.getClassName(),
+      weightSpecs: opt.specs,
+      extra: await optimizerExtras(input.optimizer),
+    },
+    callbacks: cbMeta,
+    callbackWeightSpecs: cbEnc.specs,
+    savedAt: new Date().toISOString(),
+  };
+  // JSON has no NaN/Infinity; encode them as strings so history survives.
+  await Deno.writeTextFile(join(tmp, "state.json"), JSON.stringify(state, encodeNumber, 1));
+
+  await removeIfExists(old);
+  if (await exists(dir)) await Deno.rename(dir, old);
+  await Deno.rename(tmp, dir);
+  await removeIfExists(old);
+}
+
+function encodeNumber(_key: string, value: unknown) {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return value;
+}
+
+function decodeNumber(_key: string, value: unknown) {
+  if (value === "NaN") return NaN;
+  if (value === "Infinity") return Infinity;
+  if (value === "-Infinity") return -Infinity;
+  return value;
+}
+
+/** True when `dir` (or its `.old` twin) holds a checkpoint. */
+export async function hasCheckpoint(dir: string): Promise<boolean> {
+  return await exists(join(dir, "state.json")) || await exists(join(`${dir}.old`, "state.json"));
+}
+
+/** Reads a checkpoint, or returns null when there is none at `dir`. */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
+  let base = dir;
+  if (!await exists(join(base, "state.json"))) {
+    base = `${dir}.old`;
+    if (!await exists(join(base, "state.json"))) return null;
+  }
+  const statePath = join(base, "state.json");
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(await Deno.readTextFile(statePath), decodeNumber);
+  } catch (e) {
+    throw new DataError(statePath, null, `corrupt checkpoint state (${(e as Error).message})`);
+  }
+  if (state.version !== CHECKPOINT_VERSION) {
+    throw new DataError(
+      statePath,
+      "version",
+      `checkpoint version ${state.version}, this code reads ${CHECKPOINT_VERSION}`,
+    );
+  }
+  const modelWeights = await readWeights(join(base, "model"));
+  const optimizerWeights = await readBin(join(base, "optimizer.bin"), state.optimizer.weightSpecs);
+  const cbFlat = await readBin(join(base, "callbacks.bin"), state.callbackWeightSpecs);
+  const callbackTensors: tf.Tensor[][] = [];
+  let k = 0;
+  for (const cb of state.callbacks) {
+    callbackTensors.push(cbFlat.slice(k, k + cb.tensors).map((n) => n.tensor));
+    k += cb.tensors;
+  }
+  return { state, modelWeights, optimizerWeights, callbackTensors };
+}
+
+async function readBin(
+  path: string,
+  specs: tf.io.WeightsManifestEntry[],
+): Promise<NamedTensor[]> {
+  const bytes = await Deno.readFile(path);
+  const expected = specs.reduce(
+    (a, s) => a + s.shape.reduce((x, y) => x * y, 1) * (s.dtype === "bool" ? 1 : 4),
+    0,
+  );
+  if (bytes.byteLength !== expected) {
+    throw new DataError(
+      path,
+      null,
+      `holds ${bytes.byteLength} bytes but state.json describes ${expected} (corrupt checkpoint?)`,
+    );
+  }
+  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const map = tf.io.decodeWeights(buf as ArrayBuffer, specs);
+  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+}
+
+/**
+ * Copies saved weights into `model` by position (layer names differ between
+ * two builds of the same architecture, positions and shapes do not).
+ */
+export function setModelWeights(model: tf.LayersModel, weights: NamedTensor[], source: string) {
+  const live = model.weights;
+  if (live.length !== weights.length) {
+    throw new DataError(
+      source,
+      null,
+      `checkpoint has ${weights.length} weight tensors, the model has ${live.length} (different architecture?)`,
+    );
+  }
+  live.forEach((w, i) => {
+    const got = weights[i].tensor.shape;
+    if (got.join() !== w.shape.join()) {
+      throw new DataError(
+        source,
+        weights[i].name,
+        `shape [${got}] does not fit model weight ${w.originalName} [${w.shape}]`,
+      );
+    }
+  });
+  model.setWeights(weights.map((w) => w.tensor));
+}
+
+/** Restores optimizer slots (and exact extras) saved by {@link saveCheckpoint}. */
+export async function setOptimizerWeights(
+  optimizer: tf.Optimizer,
+  weights: NamedTensor[],
+  saved: CheckpointState["optimizer"],
+  source: string,
+): Promise<void> {
+  if (optimizer.getClassName() !== saved.className) {
+    throw new DataError(
+      source,
+      "optimizer",
+      `checkpoint was made with ${saved.className}, resuming with ${optimizer.getClassName()}`,
+    );
+  }
+  await optimizer.setWeights(weights);
+  const o = optimizer as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(saved.extra)) {
+    const v = o[key];
+    if (v instanceof tf.Variable) v.assign(tf.scalar(value, v.dtype));
+  }
+}

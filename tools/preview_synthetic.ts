@@ -1,0 +1,92 @@
+/**
+ * Writes a PNG contact sheet of the synthetic faces: one row per emotion
+ * (angry … neutral, top to bottom), the first `cols` faces of that class.
+ *
+ * Usage:
+ *   deno run -A tools/preview_synthetic.ts [out.png] [--cols 10] [--zoom 3] [--seed 2013] [--n 2000]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import sharp from "sharp";
+import { EMOTIONS, IMAGE_SIZE, NUM_CLASSES, PIXELS } from "../lib/data/fer2013.ts";
+import { DEFAULT_SYNTHETIC, makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+
+/** Options of {@link previewGrid}. */
+export interface PreviewOptions {
+  /** Faces per emotion row. */
+  cols: number;
+  /** Integer upscaling factor (nearest neighbour), so pixels stay visible. */
+  zoom: number;
+  /** Seed of the synthetic data set. */
+  seed: number;
+  /** How many faces to generate to find `cols` of each class. */
+  n: number;
+}
+
+/**
+ * Builds the grid as raw grayscale bytes: NUM_CLASSES rows × `cols` faces,
+ * with a 2-pixel mid-gray gutter between faces (before zooming).
+ */
+export function previewGrid(
+  opts: PreviewOptions,
+): { data: Uint8Array; width: number; height: number } {
+  const data = makeSyntheticFer2013({ n: opts.n, seed: opts.seed });
+  const gap = 2;
+  const cell = IMAGE_SIZE + gap;
+  const w0 = opts.cols * cell + gap;
+  const h0 = NUM_CLASSES * cell + gap;
+  const grid = new Uint8Array(w0 * h0).fill(128);
+  const placed = new Array<number>(NUM_CLASSES).fill(0);
+  for (let r = 0; r < data.n; r++) {
+    const c = data.labels[r];
+    const k = placed[c];
+    if (k >= opts.cols) continue;
+    placed[c]++;
+    for (let y = 0; y < IMAGE_SIZE; y++) {
+      const src = data.pixels.subarray(r * PIXELS + y * IMAGE_SIZE, r * PIXELS + (y + 1) * IMAGE_SIZE);
+      grid.set(src, (gap + c * cell + y) * w0 + gap + k * cell);
+    }
+  }
+  const missing = placed.flatMap((k, c) => (k < opts.cols ? [EMOTIONS[c]] : []));
+  if (missing.length > 0) {
+    throw new Error(`preview: fewer than --cols faces of ${missing.join(", ")}; raise --n`);
+  }
+  // Nearest-neighbour zoom so that individual pixels stay visible.
+  const z = opts.zoom;
+  const width = w0 * z, height = h0 * z;
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) out[y * width + x] = grid[Math.floor(y / z) * w0 + Math.floor(x / z)];
+  }
+  return { data: out, width, height };
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      cols: { type: "string", default: "10" },
+      zoom: { type: "string", default: "3" },
+      seed: { type: "string", default: String(DEFAULT_SYNTHETIC.seed) },
+      n: { type: "string", default: "2000" },
+    },
+  });
+  const out = positionals[0] ?? "reports/synthetic_preview.png";
+  const opts = {
+    cols: Number(values.cols),
+    zoom: Number(values.zoom),
+    seed: Number(values.seed),
+    n: Number(values.n),
+  };
+  for (const [k, v] of Object.entries(opts)) {
+    if (!Number.isInteger(v) || v < (k === "seed" ? -Infinity : 1)) {
+      console.error(`preview: --${k} must be ${k === "seed" ? "an integer" : "a positive integer"}`);
+      Deno.exit(2);
+    }
+  }
+  const { data, width, height } = previewGrid(opts);
+  await sharp(data, { raw: { width, height, channels: 1 } }).png().toFile(out);
+  console.log(`wrote ${out} (${width}×${height}; rows: ${EMOTIONS.join(", ")})`);
+}
