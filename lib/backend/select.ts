@@ -48,6 +48,8 @@ export class BackendUnavailable extends Error {
 export interface SelectOptions {
   /** wasm threads: a count, or "auto" for one per core (capped at 4). */
   threads?: number | "auto";
+  /** wasm without ferlab's kernels (the benchmark's "stock wasm" baseline). */
+  stockWasm?: boolean;
 }
 
 // Kept in variables so `deno check` and the installer never try to resolve
@@ -150,7 +152,7 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
   if (requested === "wasm" || auto) {
     try {
       const w = await initWasm({ threads: opts.threads ?? "auto" });
-      const kernels = installWasmTrainingKernels();
+      const kernels = opts.stockWasm ? undefined : installWasmTrainingKernels();
       return { ...base, name: "wasm", threads: w.threads, kernels, notes: [...base.notes, ...w.notes] };
     } catch (e) {
       if (!auto) {

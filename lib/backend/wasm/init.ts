@@ -5,11 +5,13 @@
  * ```ts
  * const { threads, notes } = await initWasm();      // "auto": cores, max 4
  * // ... train ...
- * await shutdownWasm();                             // optional in scripts, needed in tests
+ * await shutdownWasm();                             // optional in scripts
  * ```
  *
- * The pthread workers are unref'd, so a script ends when its work does; Deno's
- * test sanitizers still see them, hence `shutdownWasm()` in tests.
+ * The pthread workers are unref'd, so a script ends when its work does. Deno's
+ * test sanitizers do not track `node:worker_threads` workers, so tests should
+ * call `shutdownWasm()` themselves (in `finally`) rather than rely on a leak
+ * report.
  *
  * tfjs itself never enables threads here: its `WASM_HAS_MULTITHREAD_SUPPORT`
  * flag is false whenever `IS_NODE`, which Deno is to it. Rather than fight its
@@ -31,6 +33,7 @@ import {
   type PoolWorker,
   singleBuild,
   threadedBuild,
+  trimIdleWorkers,
   unrefWorkers,
   type WasmBuild,
   wasmPackage,
@@ -268,7 +271,10 @@ export async function initWasm(opts: InitWasmOptions = {}): Promise<WasmInitResu
         module = await buildThreaded(wanted, workerFile, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         await activate(module, wanted);
         // the XNNPACK pool threads exist now (BackendWasm's constructor made them)
-        unrefWorkers([...module.PThread?.runningWorkers ?? [], ...module.PThread?.unusedWorkers ?? []]);
+        if (module.PThread) {
+          trimIdleWorkers(module.PThread);
+          unrefWorkers(module.PThread.runningWorkers);
+        }
         tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
         const threads = getThreadsCount();
         if (threads !== wanted) notes.push(`asked XNNPACK for ${wanted} threads, it runs ${threads}`);
@@ -290,9 +296,9 @@ export async function initWasm(opts: InitWasmOptions = {}): Promise<WasmInitResu
 }
 
 /**
- * Disposes the "wasm" backend set up by {@link initWasm} and terminates its
- * pthread workers, so nothing keeps the process (or a Deno test) alive.
- * Tensors on that backend become invalid. Afterwards "wasm" is registered
+ * Disposes the "wasm" backend set up by {@link initWasm}, terminates its
+ * pthread workers and waits (at most 5 s) until they have exited. Tensors on
+ * that backend become invalid. Afterwards "wasm" is registered
  * again as a lazily built single-threaded backend, like tfjs's default.
  * Safe to call any number of times, also without a prior `initWasm`.
  */

@@ -7,8 +7,13 @@
  * things stand in the way, and each has a helper here:
  *
  * - tfjs hands the worker script to emscripten as a `blob:` URL, which Deno's
- *   `worker_threads.Worker` rejects (`ERR_WORKER_PATH`). We write the script to
- *   a real `.cjs` file once ({@link ensureWorkerFile}).
+ *   `worker_threads.Worker` rejects (`ERR_WORKER_PATH`: "The worker script or
+ *   module filename must be an absolute path or a relative path starting with
+ *   './' or '../'"). We write the script to a real `.cjs` file once
+ *   ({@link ensureWorkerFile}). tfjs also sends the factory source to each
+ *   worker as a Blob, which the Node-mode worker can only load from a path
+ *   (`fs.readFileSync`); we pass the path of the package's factory file
+ *   instead ({@link threadedBuild}).
  * - That script does `Object.assign(global, {location, ...})`, and `location` is
  *   a getter-only property of Deno's worker global scope ("Cannot set property
  *   location of #<DedicatedWorkerGlobalScope> which has only a getter"). A
@@ -145,6 +150,8 @@ export async function writeFileAtomic(dir: string, source: string): Promise<stri
   const tmp = await Deno.makeTempFile({ dir, prefix: ".worker-", suffix: ".tmp" });
   try {
     await Deno.writeTextFile(tmp, source);
+    // makeTempFile creates 0600; other users sharing the temp-dir cache must read it
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, 0o644);
     await Deno.rename(tmp, target);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
@@ -181,8 +188,8 @@ export async function ensureWorkerFile(
  * (synchronously, while the factory runs), which would break any web
  * `new Worker(url, {type: "module"})` elsewhere in the program. Restoring is
  * safe because emscripten spawns its whole pool (8 workers) inside the same
- * synchronous call and only creates more for pthreads beyond the pool, which
- * we never ask for (threads are capped at 8).
+ * synchronous call; a worker spawned later (see {@link trimIdleWorkers}) would
+ * hit Deno's web `Worker` and fail loudly.
  */
 export function keepGlobalWorker<T>(fn: () => T): T {
   const g = globalThis as { Worker?: unknown };
@@ -262,6 +269,20 @@ export function workersExited(workers: PoolWorker[], timeoutMs: number): Promise
       });
     }
   });
+}
+
+/**
+ * Terminates the pool workers no pthread runs on and drops them from the pool
+ * (returns how many). Emscripten pre-spawns 8 workers, ~14 MB each, while
+ * XNNPACK keeps only `threads - 1` busy, created once at init. Should anything
+ * start a pthread later anyway, emscripten spawns a fresh worker through the
+ * (restored, web) global `Worker`, which Deno refuses with an exception: a
+ * loud failure, never a silent hang on a dead worker.
+ */
+export function trimIdleWorkers(pool: { unusedWorkers: PoolWorker[] }): number {
+  const idle = pool.unusedWorkers.splice(0);
+  for (const w of idle) w.terminate();
+  return idle.length;
 }
 
 /**

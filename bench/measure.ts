@@ -1,0 +1,130 @@
+/**
+ * One benchmark measurement in its own process (the wasm thread count is
+ * fixed when the module loads, so each backend setting needs a fresh one).
+ * Prints a single JSON object on stdout; `bench/bench.ts` runs these.
+ *
+ *     deno run -A bench/measure.ts --backend wasm --threads 2 --model baseline --batch 64 --steps 10
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "node:util";
+import { type BackendChoice, selectBackend } from "../lib/backend/select.ts";
+import { buildBaseline } from "../lib/models/baseline.ts";
+import { buildDeep } from "../lib/models/deep.ts";
+import { countFlops } from "../lib/models/flops.ts";
+import { augmentBatch, augmentPreset } from "../lib/data/augment.ts";
+import { makeRng } from "../lib/rng.ts";
+import { trainStep } from "../lib/train/loop.ts";
+
+const a = parseArgs({
+  args: Deno.args,
+  options: {
+    backend: { type: "string", default: "wasm" },
+    threads: { type: "string", default: "1" },
+    stock: { type: "boolean", default: false },
+    model: { type: "string", default: "baseline" },
+    batch: { type: "string", default: "64" },
+    micro: { type: "string", default: "0" },
+    steps: { type: "string", default: "10" },
+    "max-seconds": { type: "string", default: "60" },
+    soak: { type: "boolean", default: false },
+  },
+}).values;
+
+// deno-lint-ignore no-explicit-any
+const wasmHeap = (): number | undefined => (tf.backend() as any).wasm?.HEAPU8?.length;
+const batch = Number(a.batch), micro = Number(a.micro) || batch, steps = Number(a.steps);
+const maxSeconds = Number(a["max-seconds"]);
+const result: Record<string, unknown> = { ...a, batch, micro, steps };
+try {
+  const backend = await selectBackend(a.backend as BackendChoice, { threads: Number(a.threads), stockWasm: a.stock });
+  Object.assign(result, { backendName: backend.name, threadsUsed: backend.threads, adapter: backend.adapter });
+  if (a.model === "augment") {
+    // augmentation throughput: the study's heavy preset on batches of `batch` faces
+    const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, "float32", 7) as tf.Tensor4D;
+    const cfg = augmentPreset("strong");
+    const rng = makeRng("augment");
+    tf.dispose(augmentBatch(x, cfg, rng));
+    const t0 = performance.now();
+    let n = 0;
+    while (n < steps && performance.now() - t0 < maxSeconds * 1000) {
+      const y = augmentBatch(x, cfg, rng);
+      await y.data();
+      y.dispose();
+      n++;
+    }
+    result.augmentImagesPerSec = (n * batch * 1000) / (performance.now() - t0);
+    result.ok = true;
+    console.log(JSON.stringify(result));
+    Deno.exit(0);
+  }
+  const model = a.model === "deep" ? buildDeep({ seed: 1 }) : buildBaseline({ seed: 1 });
+  result.flopsPerImage = countFlops(model);
+  const optimizer = tf.train.adam(1e-3);
+  const rng = makeRng("bench");
+  const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, "float32", 7) as tf.Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), "int32");
+  const y = tf.oneHot(labels, 7).toFloat() as tf.Tensor2D;
+  labels.dispose();
+  const step = async () => {
+    const r = await trainStep(model, optimizer, x, y, { microBatch: micro, dropoutRng: rng });
+    return r;
+  };
+  const timeLoop = async (fn: () => Promise<unknown>, n: number) => {
+    const t0 = performance.now();
+    let done = 0;
+    while (done < n) {
+      await fn();
+      done++;
+      if ((performance.now() - t0) / 1000 > maxSeconds) break;
+    }
+    return { ms: (performance.now() - t0) / done, done };
+  };
+  const forward = async () => {
+    const p = model.predict(x) as tf.Tensor;
+    await p.data();
+    p.dispose();
+  };
+  // warm-up: XNNPACK operator creation, JIT, heap growth
+  await forward();
+  try {
+    await step();
+    result.canTrain = true;
+  } catch (e) {
+    result.canTrain = false;
+    result.trainError = (e as Error).message.split("\n")[0];
+  }
+  const fwd = await timeLoop(forward, Math.max(3, Math.ceil(steps / 2)));
+  result.forwardMs = fwd.ms;
+  result.inferImagesPerSec = (batch * 1000) / fwd.ms;
+  if (result.canTrain) {
+    const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes };
+    const tr = await timeLoop(step, steps);
+    const after = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes };
+    Object.assign(result, {
+      stepMs: tr.ms,
+      stepsTimed: tr.done,
+      trainImagesPerSec: (batch * 1000) / tr.ms,
+      stepOverForward: tr.ms / fwd.ms,
+      tensorGrowth: after.tensors - before.tensors,
+      byteGrowth: after.bytes - before.bytes,
+    });
+    result.wasmHeapBytes = wasmHeap();
+    if (a.soak) {
+      // memory over many steps: tensor count, tensor bytes and the wasm heap size every 100 steps
+      const samples = [];
+      for (let i = 1; i <= steps * 100; i++) {
+        await step();
+        if (i % 100 === 0) samples.push({ step: i, tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: wasmHeap() });
+      }
+      result.soak = samples;
+    }
+  }
+  result.ok = true;
+} catch (e) {
+  result.ok = false;
+  result.error = (e as Error).message.split("\n")[0];
+}
+console.log(JSON.stringify(result));
+Deno.exit(0);

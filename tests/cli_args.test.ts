@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { COMMON_DEFAULTS, type CommonConfig, flagName, resolveConfig, UsageError } from "../lib/cli/args.ts";
+
+interface Cfg extends CommonConfig {
+  lr: number;
+  augment: string;
+}
+const DEFAULTS: Cfg = { ...COMMON_DEFAULTS, lr: 0.001, augment: "flip" };
+const QUICK: Partial<Cfg> = { epochs: 2, limitTrain: 100 };
+const EXTRA = { lr: { type: "number" as const, help: "lr" }, augment: { type: "string" as const, help: "aug" } };
+const resolve = (argv: string[]) => resolveConfig(argv, "exp:test", DEFAULTS, QUICK, EXTRA);
+
+Deno.test("defaults apply when no flags are given", () => {
+  assert.deepEqual(resolve([]), DEFAULTS);
+});
+
+Deno.test("--quick applies its profile and explicit flags override it", () => {
+  const c = resolve(["--quick", "--epochs", "5", "--batch-size", "32", "--lr", "0.01", "--augment", "none"])!;
+  assert.equal(c.quick, true);
+  assert.equal(c.limitTrain, 100); // from the quick profile
+  assert.equal(c.epochs, 5); // flag beats profile
+  assert.equal(c.batchSize, 32);
+  assert.equal(c.lr, 0.01);
+  assert.equal(c.augment, "none");
+});
+
+Deno.test("kebab-case flags map to camelCase keys", () => {
+  assert.equal(flagName("batchSize"), "batch-size");
+  assert.equal(flagName("maxMinutes"), "max-minutes");
+  const c = resolve(["--max-minutes", "7", "--skip-bad", "--protocol", "official", "--backend", "cpu"])!;
+  assert.equal(c.maxMinutes, 7);
+  assert.equal(c.skipBad, true);
+  assert.equal(c.protocol, "official");
+  assert.equal(c.backend, "cpu");
+});
+
+Deno.test("bad command lines are usage errors that say what is wrong", () => {
+  assert.throws(() => resolve(["--epochs", "ten"]), (e) => e instanceof UsageError && /--epochs expects a number, got "ten"/.test(e.message));
+  assert.throws(() => resolve(["--epochs", "0"]), (e) => e instanceof UsageError && /--epochs must be a positive integer/.test(e.message));
+  assert.throws(() => resolve(["--protocol", "kaggle"]), (e) => e instanceof UsageError && /--protocol must be one of study, official/.test(e.message));
+  assert.throws(() => resolve(["--backend", "tpu"]), (e) => e instanceof UsageError && /--backend must be one of/.test(e.message));
+  assert.throws(() => resolve(["--no-such-flag"]), (e) => e instanceof UsageError && /no-such-flag/.test(e.message) && /Usage: deno task exp:test/.test(e.message));
+});

@@ -1,0 +1,91 @@
+/**
+ * Experiment 01 and the eval tool end to end, as a user runs them: a real
+ * (tiny) training run on synthetic data in a subprocess, then its outputs.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { writeFer2013Csv } from "../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+
+async function run(script: string, args: string[], cwd?: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", new URL("../deno.json", import.meta.url).pathname, new URL(script, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    cwd,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "ferlab-e2e-" });
+const out = join(tmp, "reports");
+const csv = join(tmp, "tiny.csv");
+// A small FER2013-format file with all three Usages, written by the project's own CSV writer.
+await writeFer2013Csv(csv, makeSyntheticFer2013({ n: 420, seed: 5 }));
+
+Deno.test({
+  name: "exp:01 trains on a FER2013 CSV and writes report, charts, JSON and model",
+  sanitizeResources: false,
+  fn: async () => {
+    const r = await run("../experiments/01_baseline.ts", [
+      "--data", csv, "--epochs", "2", "--batch-size", "32", "--out", out, "--protocol", "official", "--backend", "wasm",
+      "--threads", "1", "--seed", "3",
+    ], tmp);
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of ["01_baseline.md", "01_baseline.json", "01_baseline.curves.svg", "01_baseline.curves.vl.json",
+      "01_baseline.confusion.svg", "01_baseline.confusion.vl.json", "models/01_baseline/model.json", "models/01_baseline/weights.bin"]) {
+      assert.ok((await Deno.stat(join(out, f))).size > 0, f);
+    }
+    const json = JSON.parse(await Deno.readTextFile(join(out, "01_baseline.json")));
+    assert.equal(json.training.history.length, 2);
+    assert.equal(json.config.seed, 3);
+    assert.equal(json.backend.name, "wasm");
+    assert.equal(json.data.kind, "csv");
+    assert.equal(json.split.protocol, "official");
+    assert.ok(json.test.n > 0 && json.test.accuracy >= 0 && json.test.accuracy <= 1);
+    const md = await Deno.readTextFile(join(out, "01_baseline.md"));
+    assert.match(md, /Test accuracy: \d+\.\d\d%/);
+    assert.match(md, /01_baseline\.curves\.svg/);
+    assert.match(md, /completed 2 of 2 epochs/);
+    assert.match(md, new RegExp(json.data.fingerprint));
+  },
+});
+
+Deno.test({
+  name: "eval prints one JSON object for a saved model, filtered by Usage",
+  sanitizeResources: false,
+  fn: async () => {
+    const all = await run("../tools/eval.ts", ["--model", join(out, "models/01_baseline"), "--data", csv, "--backend", "wasm"], tmp);
+    assert.equal(all.code, 0, all.stderr);
+    const j = JSON.parse(all.stdout);
+    assert.equal(j.n, 420);
+    assert.ok(j.accuracy >= 0 && j.accuracy <= 1);
+    assert.deepEqual(Object.keys(j.recall), ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]);
+    const priv = await run("../tools/eval.ts", ["--model", join(out, "models/01_baseline"), "--data", csv, "--usage", "PrivateTest"], tmp);
+    assert.equal(priv.code, 0, priv.stderr);
+    const p = JSON.parse(priv.stdout);
+    assert.ok(p.n > 0 && p.n < 420);
+    assert.equal(p.data.usage, "PrivateTest");
+    // the test-set accuracy of the report is the PrivateTest accuracy under the official protocol
+    const report = JSON.parse(await Deno.readTextFile(join(out, "01_baseline.json")));
+    assert.equal(p.n, report.test.n);
+    assert.ok(Math.abs(p.accuracy - report.test.accuracy) < 1e-9);
+  },
+});
+
+Deno.test({
+  name: "bad input stops with a clear message and no stack trace",
+  sanitizeResources: false,
+  fn: async () => {
+    const bad = join(tmp, "bad.csv");
+    await Deno.writeTextFile(bad, `emotion,pixels,Usage\n3,${"1 ".repeat(2303)}1,Training\n9,${"1 ".repeat(2303)}1,Training\n`);
+    const r = await run("../experiments/01_baseline.ts", ["--data", bad, "--epochs", "1", "--out", out], tmp);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.csv, row 2 \(line 3\):.*label/i);
+    assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack frames
+    const missing = await run("../tools/eval.ts", ["--model", join(tmp, "nope")], tmp);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope/);
+  },
+});
