@@ -52,8 +52,23 @@ const RUNS: Run[] = [
   { label: "wasm stock, 1 thread", backend: "wasm", threads: 1, stock: true, model: "deep", batch: 64, steps: 2 },
   { label: "wasm ferlab, 1 thread", backend: "wasm", threads: 1, model: "deep", batch: 64, steps: 3 },
   { label: `wasm ferlab, ${cores} threads`, backend: "wasm", threads: cores, model: "deep", batch: 64, steps: 4 },
-  { label: `wasm ferlab, ${cores} threads, 2×64 micro`, backend: "wasm", threads: cores, model: "deep", batch: 128, micro: 64, steps: 2 },
-  { label: `augment (strong), wasm ${cores} threads`, backend: "wasm", threads: cores, model: "augment", batch: 128, steps: 20 },
+  {
+    label: `wasm ferlab, ${cores} threads, 2×64 micro`,
+    backend: "wasm",
+    threads: cores,
+    model: "deep",
+    batch: 128,
+    micro: 64,
+    steps: 2,
+  },
+  {
+    label: `augment (strong), wasm ${cores} threads`,
+    backend: "wasm",
+    threads: cores,
+    model: "augment",
+    batch: 128,
+    steps: 20,
+  },
 ];
 const SOAK: Run = {
   label: `soak: baseline, wasm ferlab ${cores} threads`,
@@ -71,11 +86,25 @@ const runs = args.quick
 
 async function measure(run: Run): Promise<Record<string, unknown>> {
   const cmdArgs = [
-    "run", "-A", new URL("./measure.ts", import.meta.url).pathname,
-    "--backend", run.backend, "--threads", String(run.threads ?? 1), "--model", run.model,
-    "--batch", String(run.batch), "--micro", String(run.micro ?? 0), "--steps", String(run.steps),
-    "--max-seconds", String(run.maxSeconds ?? 120),
-    ...(run.stock ? ["--stock"] : []), ...(run.soak ? ["--soak"] : []),
+    "run",
+    "-A",
+    new URL("./measure.ts", import.meta.url).pathname,
+    "--backend",
+    run.backend,
+    "--threads",
+    String(run.threads ?? 1),
+    "--model",
+    run.model,
+    "--batch",
+    String(run.batch),
+    "--micro",
+    String(run.micro ?? 0),
+    "--steps",
+    String(run.steps),
+    "--max-seconds",
+    String(run.maxSeconds ?? 120),
+    ...(run.stock ? ["--stock"] : []),
+    ...(run.soak ? ["--soak"] : []),
   ];
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), { args: cmdArgs, stdout: "piped", stderr: "piped" }).output();
@@ -97,7 +126,11 @@ for (const [i, run] of runs.entries()) {
   results.push(r);
   const summary = r.ok
     ? [
-      r.trainImagesPerSec ? `train ${(r.trainImagesPerSec as number).toFixed(2)} img/s` : r.canTrain === false ? "cannot train" : "",
+      r.trainImagesPerSec
+        ? `train ${(r.trainImagesPerSec as number).toFixed(2)} img/s`
+        : r.canTrain === false
+        ? "cannot train"
+        : "",
       r.inferImagesPerSec ? `infer ${(r.inferImagesPerSec as number).toFixed(1)} img/s` : "",
       r.augmentImagesPerSec ? `${(r.augmentImagesPerSec as number).toFixed(0)} img/s` : "",
     ].filter(Boolean).join(", ")
@@ -163,7 +196,9 @@ const markdown = [
     ? `- FER2013 CSV load: not measured (${load.error})`
     : `- FER2013 CSV load: ${load.rows} rows of \`${load.path}\` in ${load.seconds.toFixed(2)} s`,
   aug?.ok
-    ? `- Augmentation (strong preset: rotation, shifts, zoom, shear, flip) on batches of ${aug.batch}: ${num(aug.augmentImagesPerSec, 0)} images/s`
+    ? `- Augmentation (strong preset: rotation, shifts, zoom, shear, flip) on batches of ${aug.batch}: ${
+      num(aug.augmentImagesPerSec, 0)
+    } images/s`
     : `- Augmentation: not measured (${aug?.error ?? "skipped"})`,
   "",
   soakSamples.length
@@ -183,9 +218,16 @@ const markdown = [
 ].join("\n");
 const json = { date: new Date().toISOString(), cores, deno: Deno.version.deno, results, load };
 const charts = {
-  train: barChart(chartRows, { title: "Training throughput (images/s, log scale)", xTitle: "images/s", yTitle: "", log: true }),
+  train: barChart(chartRows, {
+    title: "Training throughput (images/s, log scale)",
+    xTitle: "images/s",
+    yTitle: "",
+    log: true,
+  }),
 };
 const { files } = await writeReport(args.out!, "bench", { markdown, charts, json });
 console.error(`wrote ${files.join(", ")}`);
-console.log(mdTable(["model", "backend", "batch", "train img/s", "infer img/s", "step/fwd", "vs cpu", "Δtensors"], table));
+console.log(
+  mdTable(["model", "backend", "batch", "train img/s", "infer img/s", "step/fwd", "vs cpu", "Δtensors"], table),
+);
 Deno.exit(0);

@@ -116,7 +116,9 @@ try {
       const samples = [];
       for (let i = 1; i <= steps * 100; i++) {
         await step();
-        if (i % 100 === 0) samples.push({ step: i, tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: wasmHeap() });
+        if (i % 100 === 0) {
+          samples.push({ step: i, tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: wasmHeap() });
+        }
       }
       result.soak = samples;
     }

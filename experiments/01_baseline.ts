@@ -61,8 +61,9 @@ await runMain(async () => {
 
   // ## 3. Augment — per batch, on the tensor backend, seeded from the run's rng
   const augmentConfig = augmentPreset(config.augment);
-  const augment = config.augment === "none" ? undefined : (x: tf.Tensor4D, rng: ReturnType<typeof makeRng>) =>
-    augmentBatch(x, augmentConfig, rng);
+  const augment = config.augment === "none"
+    ? undefined
+    : (x: tf.Tensor4D, rng: ReturnType<typeof makeRng>) => augmentBatch(x, augmentConfig, rng);
 
   // ## 4. Build the study's 4-block CNN
   const model = buildBaseline({ ...DEFAULT_BASELINE, seed: config.seed });

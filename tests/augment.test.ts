@@ -111,9 +111,7 @@ Deno.test("a random width shift moves the content by the drawn amount", () => {
   const p = randomAffineParams(cfg, 10, 10, rng);
   assert.ok(Math.abs(p.tx) <= 4 && p.tx !== 0 && p.ty === 0);
   const img = marked(10, [4, 5]);
-  const out = tf.tidy(() =>
-    augmentBatch(tf.tensor4d(img.flat(), [1, 10, 10, 1]), cfg, makeRng(21))
-  );
+  const out = tf.tidy(() => augmentBatch(tf.tensor4d(img.flat(), [1, 10, 10, 1]), cfg, makeRng(21)));
   assert.deepEqual(
     ones(out),
     [[4, 5 - Math.round(p.tx)]].filter(([, c]) => c >= 0 && c < 10),
@@ -153,10 +151,7 @@ Deno.test("zoom: factor 2 halves distances to the centre, 0.5 doubles them", () 
 Deno.test("nearest fill replicates the edge; constant fill uses cval", () => {
   // Column c holds value c, so the edge column is 4.
   const img = Array.from({ length: 5 }, () => [0, 1, 2, 3, 4]);
-  const run = (opts: object) =>
-    tf.tidy(() =>
-      Array.from(apply(img, { tx: 2 }, opts).dataSync()).slice(0, 5)
-    );
+  const run = (opts: object) => tf.tidy(() => Array.from(apply(img, { tx: 2 }, opts).dataSync()).slice(0, 5));
   assert.deepEqual(run({ fillMode: "nearest" }), [2, 3, 4, 4, 4]);
   assert.deepEqual(run({ fillMode: "constant", cval: -1 }), [2, 3, 4, -1, -1]);
   assert.deepEqual(run({ fillMode: "reflect" }), [2, 3, 4, 4, 3]);
@@ -336,9 +331,7 @@ Deno.test("offlineAugment appends a fraction of augmented training rows", () => 
   let mirrored = 0;
   for (let i = 30; i < 35; i++) {
     const img = face(res.data, i);
-    const src = [...rows].find((r) =>
-      equal(img, face(data, r)) || equal(img, flipped(face(data, r)))
-    );
+    const src = [...rows].find((r) => equal(img, face(data, r)) || equal(img, flipped(face(data, r))));
     assert.ok(src !== undefined, `row ${i} is a training row or its mirror`);
     assert.ok(!sources.has(src), "each source row is used once");
     sources.add(src);

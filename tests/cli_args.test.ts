@@ -35,9 +35,24 @@ Deno.test("kebab-case flags map to camelCase keys", () => {
 });
 
 Deno.test("bad command lines are usage errors that say what is wrong", () => {
-  assert.throws(() => resolve(["--epochs", "ten"]), (e) => e instanceof UsageError && /--epochs expects a number, got "ten"/.test(e.message));
-  assert.throws(() => resolve(["--epochs", "0"]), (e) => e instanceof UsageError && /--epochs must be a positive integer/.test(e.message));
-  assert.throws(() => resolve(["--protocol", "kaggle"]), (e) => e instanceof UsageError && /--protocol must be one of study, official/.test(e.message));
-  assert.throws(() => resolve(["--backend", "tpu"]), (e) => e instanceof UsageError && /--backend must be one of/.test(e.message));
-  assert.throws(() => resolve(["--no-such-flag"]), (e) => e instanceof UsageError && /no-such-flag/.test(e.message) && /Usage: deno task exp:test/.test(e.message));
+  assert.throws(
+    () => resolve(["--epochs", "ten"]),
+    (e) => e instanceof UsageError && /--epochs expects a number, got "ten"/.test(e.message),
+  );
+  assert.throws(
+    () => resolve(["--epochs", "0"]),
+    (e) => e instanceof UsageError && /--epochs must be a positive integer/.test(e.message),
+  );
+  assert.throws(
+    () => resolve(["--protocol", "kaggle"]),
+    (e) => e instanceof UsageError && /--protocol must be one of study, official/.test(e.message),
+  );
+  assert.throws(
+    () => resolve(["--backend", "tpu"]),
+    (e) => e instanceof UsageError && /--backend must be one of/.test(e.message),
+  );
+  assert.throws(
+    () => resolve(["--no-such-flag"]),
+    (e) => e instanceof UsageError && /no-such-flag/.test(e.message) && /Usage: deno task exp:test/.test(e.message),
+  );
 });

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { loadFer2013Csv, writeFer2013Csv } from "../lib/data/csv.ts";
-import {
-  DataError,
-  type Fer2013,
-  PIXELS,
-  usageCounts,
-  USAGES,
-} from "../lib/data/fer2013.ts";
+import { DataError, type Fer2013, PIXELS, usageCounts, USAGES } from "../lib/data/fer2013.ts";
 
 const HEADER = "emotion,pixels,Usage";
 
@@ -146,9 +140,7 @@ Deno.test("csv: tabs and doubled spaces in pixels, trailing blank lines", () =>
 
 Deno.test("csv: 2-column emotion,pixels file is all Training, with a note", () =>
   withTmp(async (dir) => {
-    const text = `emotion,pixels\n0,${pixelsFor(1).join(" ")}\n6,${
-      pixelsFor(2).join(" ")
-    }\n`;
+    const text = `emotion,pixels\n0,${pixelsFor(1).join(" ")}\n6,${pixelsFor(2).join(" ")}\n`;
     const path = await put(dir, "train.csv", text);
     const got = await loadFer2013Csv(path);
     assert.equal(got.n, 2);
@@ -310,9 +302,7 @@ const BAD_ROWS: [string, string, string[]][] = [
 for (const [name, bad, parts] of BAD_ROWS) {
   Deno.test(`csv: bad row — ${name}`, () =>
     withTmp(async (dir) => {
-      const text = `${HEADER}\n${row(1, pixelsFor(1))}\n${bad}\n${
-        row(2, pixelsFor(2))
-      }\n`;
+      const text = `${HEADER}\n${row(1, pixelsFor(1))}\n${bad}\n${row(2, pixelsFor(2))}\n`;
       const path = await put(dir, "bad.csv", text);
       await rejectsWith(loadFer2013Csv(path), path, "row 2 (line 3)", ...parts);
     }));
@@ -320,9 +310,7 @@ for (const [name, bad, parts] of BAD_ROWS) {
 
 Deno.test("csv: a blank line between rows is an error", () =>
   withTmp(async (dir) => {
-    const text = `${HEADER}\n${row(1, pixelsFor(1))}\n\n${
-      row(2, pixelsFor(2))
-    }\n`;
+    const text = `${HEADER}\n${row(1, pixelsFor(1))}\n\n${row(2, pixelsFor(2))}\n`;
     const path = await put(dir, "blank.csv", text);
     await rejectsWith(
       loadFer2013Csv(path),

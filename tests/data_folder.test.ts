@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import sharp from "sharp";
-import {
-  emotionFromFolder,
-  loadFer2013Folder,
-  usageFromFileName,
-} from "../lib/data/folder.ts";
+import { emotionFromFolder, loadFer2013Folder, usageFromFileName } from "../lib/data/folder.ts";
 import { DataError, PIXELS, USAGES } from "../lib/data/fer2013.ts";
 import { makeRng } from "../lib/rng.ts";
 
@@ -28,9 +24,7 @@ async function writeImage(
 ): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const img = sharp(raw, { raw: { width, height, channels } });
-  const buf = /\.png$/i.test(path)
-    ? await img.png().toBuffer()
-    : await img.jpeg({ quality: 95 }).toBuffer();
+  const buf = /\.png$/i.test(path) ? await img.png().toBuffer() : await img.jpeg({ quality: 95 }).toBuffer();
   await Deno.writeFile(path, buf);
 }
 
@@ -140,10 +134,8 @@ Deno.test("folder: the release layout, mixed sizes, colours and names", () =>
       "Training",
       "Training",
     ]);
-    const img = (i: number) =>
-      got.pixels.subarray(i * PIXELS, (i + 1) * PIXELS);
-    const near = (a: Uint8Array, v: number, tol: number) =>
-      a.every((p) => Math.abs(p - v) <= tol);
+    const img = (i: number) => got.pixels.subarray(i * PIXELS, (i + 1) * PIXELS);
+    const near = (a: Uint8Array, v: number, tol: number) => a.every((p) => Math.abs(p - v) <= tol);
     assert.ok(near(img(0), 10, 2));
     assert.ok(near(img(1), 200, 2), "RGBA becomes one gray channel");
     assert.ok(near(img(2), 60, 2), "30×30 upscaled");

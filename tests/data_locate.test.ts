@@ -126,9 +126,7 @@ Deno.test("locate: default places under root, in order, with a note", () =>
     assert.equal(both.kind, "csv");
     assert.equal(both.path, join(root, "data/fer2013.csv.gz"));
     assert.deepEqual(both.notes, [
-      `also found ${join(root, "data/fer2013")}; using ${
-        join(root, "data/fer2013.csv.gz")
-      }.`,
+      `also found ${join(root, "data/fer2013")}; using ${join(root, "data/fer2013.csv.gz")}.`,
     ]);
     await writeFer2013Csv(join(root, "data/fer2013.csv"), tiny(5, "x"));
     const logs: string[] = [];

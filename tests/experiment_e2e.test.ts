@@ -9,7 +9,14 @@ import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 
 async function run(script: string, args: string[], cwd?: string) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", new URL("../deno.json", import.meta.url).pathname, new URL(script, import.meta.url).pathname, ...args],
+    args: [
+      "run",
+      "-A",
+      "--config",
+      new URL("../deno.json", import.meta.url).pathname,
+      new URL(script, import.meta.url).pathname,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
     cwd,
@@ -29,12 +36,36 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const r = await run("../experiments/01_baseline.ts", [
-      "--data", csv, "--epochs", "2", "--batch-size", "32", "--out", out, "--protocol", "official", "--backend", "wasm",
-      "--threads", "1", "--seed", "3",
+      "--data",
+      csv,
+      "--epochs",
+      "2",
+      "--batch-size",
+      "32",
+      "--out",
+      out,
+      "--protocol",
+      "official",
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+      "--seed",
+      "3",
     ], tmp);
     assert.equal(r.code, 0, r.stderr);
-    for (const f of ["01_baseline.md", "01_baseline.json", "01_baseline.curves.svg", "01_baseline.curves.vl.json",
-      "01_baseline.confusion.svg", "01_baseline.confusion.vl.json", "models/01_baseline/model.json", "models/01_baseline/weights.bin"]) {
+    for (
+      const f of [
+        "01_baseline.md",
+        "01_baseline.json",
+        "01_baseline.curves.svg",
+        "01_baseline.curves.vl.json",
+        "01_baseline.confusion.svg",
+        "01_baseline.confusion.vl.json",
+        "models/01_baseline/model.json",
+        "models/01_baseline/weights.bin",
+      ]
+    ) {
       assert.ok((await Deno.stat(join(out, f))).size > 0, f);
     }
     const json = JSON.parse(await Deno.readTextFile(join(out, "01_baseline.json")));
@@ -56,13 +87,27 @@ Deno.test({
   name: "eval prints one JSON object for a saved model, filtered by Usage",
   sanitizeResources: false,
   fn: async () => {
-    const all = await run("../tools/eval.ts", ["--model", join(out, "models/01_baseline"), "--data", csv, "--backend", "wasm"], tmp);
+    const all = await run("../tools/eval.ts", [
+      "--model",
+      join(out, "models/01_baseline"),
+      "--data",
+      csv,
+      "--backend",
+      "wasm",
+    ], tmp);
     assert.equal(all.code, 0, all.stderr);
     const j = JSON.parse(all.stdout);
     assert.equal(j.n, 420);
     assert.ok(j.accuracy >= 0 && j.accuracy <= 1);
     assert.deepEqual(Object.keys(j.recall), ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]);
-    const priv = await run("../tools/eval.ts", ["--model", join(out, "models/01_baseline"), "--data", csv, "--usage", "PrivateTest"], tmp);
+    const priv = await run("../tools/eval.ts", [
+      "--model",
+      join(out, "models/01_baseline"),
+      "--data",
+      csv,
+      "--usage",
+      "PrivateTest",
+    ], tmp);
     assert.equal(priv.code, 0, priv.stderr);
     const p = JSON.parse(priv.stdout);
     assert.ok(p.n > 0 && p.n < 420);
@@ -79,7 +124,10 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const bad = join(tmp, "bad.csv");
-    await Deno.writeTextFile(bad, `emotion,pixels,Usage\n3,${"1 ".repeat(2303)}1,Training\n9,${"1 ".repeat(2303)}1,Training\n`);
+    await Deno.writeTextFile(
+      bad,
+      `emotion,pixels,Usage\n3,${"1 ".repeat(2303)}1,Training\n9,${"1 ".repeat(2303)}1,Training\n`,
+    );
     const r = await run("../experiments/01_baseline.ts", ["--data", bad, "--epochs", "1", "--out", out], tmp);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.csv, row 2 \(line 3\):.*label/i);

@@ -2,22 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compile } from "vega-lite";
 import { EMOTIONS } from "../lib/data/fer2013.ts";
-import {
-  barChart,
-  type ChartSpec,
-  confusionMatrix,
-  learningCurves,
-  perClassBars,
-} from "../lib/report/charts.ts";
-import {
-  configBlock,
-  fmtInt,
-  fmtNumber,
-  fmtSeconds,
-  imageLink,
-  mdTable,
-  pct,
-} from "../lib/report/markdown.ts";
+import { barChart, type ChartSpec, confusionMatrix, learningCurves, perClassBars } from "../lib/report/charts.ts";
+import { configBlock, fmtInt, fmtNumber, fmtSeconds, imageLink, mdTable, pct } from "../lib/report/markdown.ts";
 import { compileSpec, RenderError, renderSvg } from "../lib/report/render.ts";
 import { chartFile, chartRef, writeReport } from "../lib/report/write.ts";
 

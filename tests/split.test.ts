@@ -1,27 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  type Fer2013,
-  NUM_CLASSES,
-  PIXELS,
-  type Usage,
-  USAGES,
-} from "../lib/data/fer2013.ts";
+import { type Fer2013, NUM_CLASSES, PIXELS, type Usage, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
-import {
-  allocate,
-  makeSplit,
-  type Split,
-  SplitError,
-  type SplitSettings,
-  splitSettings,
-} from "../lib/data/split.ts";
-import {
-  decodeSplit,
-  encodeSplit,
-  loadOrMakeSplit,
-  splitKey,
-} from "../lib/data/split_cache.ts";
+import { allocate, makeSplit, type Split, SplitError, type SplitSettings, splitSettings } from "../lib/data/split.ts";
+import { decodeSplit, encodeSplit, loadOrMakeSplit, splitKey } from "../lib/data/split_cache.ts";
 
 /**
  * A tiny data set: `perClass[c]` rows of emotion c for each Usage listed in
@@ -88,9 +70,7 @@ Deno.test("allocate: counts add up and stay within one of exact", () => {
     const counts = allocate(n, shares);
     assert.equal(counts.reduce((a, b) => a + b, 0), n);
     if (n >= 10) {
-      counts.forEach((k, p) =>
-        assert.ok(Math.abs(k - n * shares[p]) < 1, `n=${n} part ${p}: ${k}`)
-      );
+      counts.forEach((k, p) => assert.ok(Math.abs(k - n * shares[p]) < 1, `n=${n} part ${p}: ${k}`));
     }
     if (n >= 3) assert.ok(counts.every((k) => k >= 1), `n=${n}: ${counts}`);
   }
@@ -160,9 +140,7 @@ Deno.test("split settings: fractions must add up to 1", () => {
     SplitError,
   );
   // Floating-point sums such as 0.7 + 0.2 + 0.1 are accepted.
-  assert.doesNotThrow(() =>
-    splitSettings({ fractions: { train: 0.7, val: 0.2, test: 0.1 } })
-  );
+  assert.doesNotThrow(() => splitSettings({ fractions: { train: 0.7, val: 0.2, test: 0.1 } }));
   const data = tinyData(COUNTS);
   assert.throws(
     () =>
@@ -247,15 +225,12 @@ Deno.test("official split: only Training rows are split three ways with a note; 
   assertPartition(split, data.n);
   assert.ok(split.val.length > 0 && split.test.length > 0);
   assert.ok(
-    split.notes.some((n) =>
-      n.startsWith("PublicTest and PrivateTest rows absent")
-    ),
+    split.notes.some((n) => n.startsWith("PublicTest and PrivateTest rows absent")),
   );
   const noTraining = tinyData(COUNTS, ["PublicTest", "PrivateTest"]);
   assert.throws(
     () => makeSplit(noTraining, splitSettings({ protocol: "official" })),
-    (e: Error) =>
-      e instanceof SplitError && /Usage "Training", found none/.test(e.message),
+    (e: Error) => e instanceof SplitError && /Usage "Training", found none/.test(e.message),
   );
 });
 
@@ -404,8 +379,7 @@ async function realLabelsAndUsage(): Promise<Fer2013> {
 }
 
 Deno.test({
-  name:
-    "real dev CSV: official protocol falls back to PublicTest as test; study split is stratified",
+  name: "real dev CSV: official protocol falls back to PublicTest as test; study split is stratified",
   ignore: !haveReal,
   fn: async () => {
     const data = await realLabelsAndUsage();
@@ -427,9 +401,7 @@ Deno.test({
       Int32Array.from({ length: data.n }, (_, i) => i),
       data,
     );
-    classCountsOf(study.val, data).forEach((k, c) =>
-      assert.ok(Math.abs(k - total[c] * 0.1) <= 1)
-    );
+    classCountsOf(study.val, data).forEach((k, c) => assert.ok(Math.abs(k - total[c] * 0.1) <= 1));
     const t0 = performance.now();
     fingerprint(data);
     assert.ok(

@@ -6,6 +6,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
 import { installWasmTrainingKernels, TRAINING_KERNELS } from "../lib/backend/wasm/register.ts";
 import { makeRng, type Rng } from "../lib/rng.ts";
+import { batchNormalization as fastBatchNorm } from "../lib/models/batch_norm.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -109,9 +110,19 @@ Deno.test("tile matches cpu for broadcast-style and general reps", async () => {
 
 Deno.test("max-pool gradient matches cpu (2×2/2 valid, 3×3/2 same, odd sizes)", async () => {
   const rng = makeRng("pool");
-  for (const [shape, k, s, pad] of [[[2, 8, 8, 3], 2, 2, "valid"], [[2, 9, 7, 4], 2, 2, "valid"], [[2, 9, 7, 4], 3, 2, "same"], [[1, 5, 5, 2], 2, 1, "valid"]] as const) {
+  for (
+    const [shape, k, s, pad] of [[[2, 8, 8, 3], 2, 2, "valid"], [[2, 9, 7, 4], 2, 2, "valid"], [
+      [2, 9, 7, 4],
+      3,
+      2,
+      "same",
+    ], [[1, 5, 5, 2], 2, 1, "valid"]] as const
+  ) {
     const x = { shape: [...shape] as number[], data: randArray(size([...shape]), rng) };
-    const [ours, ref] = await onBoth([x], (t) => tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.maxPool(tf.relu(t) as tf.Tensor4D, k, s, pad))))(t));
+    const [ours, ref] = await onBoth(
+      [x],
+      (t) => tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.maxPool(tf.relu(t) as tf.Tensor4D, k, s, pad))))(t),
+    );
     assertClose(ours[0], ref[0], 1e-6, `maxPoolGrad ${shape} k${k} s${s} ${pad}`);
   }
 });
@@ -137,52 +148,96 @@ Deno.test("zero-copy identity keeps values independent of the source's disposal"
   b.dispose();
 });
 
+type BnFactory = () => tf.layers.Layer;
+const stockBatchNorm: BnFactory = () => tf.layers.batchNormalization();
+
 /** A small model touching every layer type the study's CNNs use. */
-function smallModel(seed: number): tf.LayersModel {
+function smallModel(seed: number, bn: BnFactory = stockBatchNorm): tf.LayersModel {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
   const m = tf.sequential();
-  m.add(tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 6, kernelSize: 3, padding: "same", kernelInitializer: init(1) }));
-  m.add(tf.layers.batchNormalization());
+  m.add(
+    tf.layers.conv2d({
+      inputShape: [12, 12, 1],
+      filters: 6,
+      kernelSize: 3,
+      padding: "same",
+      kernelInitializer: init(1),
+    }),
+  );
+  m.add(bn());
   m.add(tf.layers.leakyReLU({ alpha: 0.1 }));
   m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
   m.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: "same", kernelInitializer: init(2) }));
-  m.add(tf.layers.batchNormalization());
+  m.add(bn());
   m.add(tf.layers.activation({ activation: "relu" }));
   m.add(tf.layers.globalAveragePooling2d({}));
   m.add(tf.layers.dense({ units: 5, kernelInitializer: init(3) }));
   return m;
 }
 
-Deno.test("a whole model's gradients match cpu", async () => {
+/** Gradients of every variable and the BN moving statistics after one step, per (backend, BN layer) setup. */
+async function modelGradients(
+  setups: [string, BnFactory][],
+): Promise<{ grads: Float32Array[]; moving: Float32Array[] }[]> {
   const rng = makeRng("model");
-  const x = { shape: [4, 12, 12, 1], data: randArray(4 * 144, rng) };
+  const x = { shape: [4, 12, 12, 1], data: randArray(4 * 144, rng).map((v) => 3 + 2 * v) }; // offset: |mean| > std
   const labels = [0, 3, 1, 4];
-  const grads: Float32Array[][] = [];
-  for (const backend of ["wasm", "cpu"]) {
+  const out = [];
+  for (const [backend, bn] of setups) {
     await tf.setBackend(backend);
-    const model = smallModel(7);
+    const model = smallModel(7, bn);
     const xt = tf.tensor(x.data, x.shape);
     const y = tf.oneHot(tf.tensor1d(labels, "int32"), 5);
     const { grads: g } = tf.variableGrads(() =>
       tf.losses.softmaxCrossEntropy(y, model.apply(xt, { training: true }) as tf.Tensor, undefined, 0.1) as tf.Scalar
     );
-    const names = Object.keys(g).sort();
-    grads.push(await Promise.all(names.map(async (n) => (await g[n].data()) as Float32Array)));
+    // by weight order, not name: two builds of a model get different variable names
+    const grads = await Promise.all(
+      model.trainableWeights.map(async (w) =>
+        (await g[w.originalName]?.data() ?? await g[w.name].data()) as Float32Array
+      ),
+    );
+    const moving = await Promise.all(
+      model.weights.filter((w) => /moving/.test(w.name)).map(async (w) => (await w.read().data()) as Float32Array),
+    );
+    out.push({ grads, moving });
     tf.dispose([xt, y, ...Object.values(g)]);
     model.layers.forEach((l) => l.dispose());
   }
   await tf.setBackend("wasm");
-  assert.equal(grads[0].length, grads[1].length);
-  assert.ok(grads[0].length >= 10);
-  grads[0].forEach((g, i) => assertClose(g, grads[1][i], 2e-4, `variable ${i}`));
+  return out;
+}
+
+function assertSameGradients(a: { grads: Float32Array[]; moving: Float32Array[] }, b: typeof a, what: string) {
+  assert.equal(a.grads.length, b.grads.length);
+  assert.ok(a.grads.length >= 10);
+  a.grads.forEach((g, i) => assertClose(g, b.grads[i], 2e-4, `${what}: variable ${i}`));
+  assert.equal(a.moving.length, 4);
+  a.moving.forEach((m, i) => assertClose(m, b.moving[i], 1e-5, `${what}: moving statistic ${i}`));
+}
+
+Deno.test("a whole model's gradients match cpu", async () => {
+  const [wasm, cpu] = await modelGradients([["wasm", stockBatchNorm], ["cpu", stockBatchNorm]]);
+  assertSameGradients(wasm, cpu, "stock BN");
 });
 
-Deno.test("training steps on wasm leak no tensors and no heap", async () => {
+Deno.test("fused batch norm (wasm kernels and composite ops) matches the stock layer", async () => {
+  const [fusedWasm, compositeCpu, stockCpu] = await modelGradients([
+    ["wasm", fastBatchNorm],
+    ["cpu", fastBatchNorm],
+    ["cpu", stockBatchNorm],
+  ]);
+  assertSameGradients(fusedWasm, stockCpu, "fused BN on wasm vs stock BN on cpu");
+  assertSameGradients(compositeCpu, stockCpu, "fused BN on cpu vs stock BN on cpu");
+});
+
+Deno.test("training steps on wasm leak no tensors and no heap", () => {
   const model = smallModel(3);
   const opt = tf.train.adam(1e-3);
   const x = tf.randomNormal([8, 12, 12, 1]);
   const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2], "int32"), 5);
-  const step = () => opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+  const step = () =>
+    opt.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
   for (let i = 0; i < 3; i++) step();
   const heapIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
   const before = { ...tf.memory(), ids: heapIds() };

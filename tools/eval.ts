@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { BACKENDS, type BackendChoice, describeBackend, selectBackend } from "../lib/backend/select.ts";
+import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
 import { UsageError } from "../lib/cli/args.ts";
 import { EMOTIONS, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
@@ -82,7 +82,13 @@ await runMain(async () => {
     perClass: result.perClass,
     confusion: result.confusion,
     model: args.model,
-    data: { source: data.source, kind: choice.kind, path: choice.path, fingerprint: fingerprint(data), usage: args.usage ?? "all" },
+    data: {
+      source: data.source,
+      kind: choice.kind,
+      path: choice.path,
+      fingerprint: fingerprint(data),
+      usage: args.usage ?? "all",
+    },
     backend: backend.name,
     seconds: (performance.now() - t0) / 1000,
   }));

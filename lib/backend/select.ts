@@ -82,7 +82,9 @@ async function installedTfjsNode(): Promise<string[]> {
 
 async function tryTensorflow(specs: string[]): Promise<{ ok: true; adapter?: string } | { ok: false; reason: string }> {
   const errors: string[] = [];
-  if (specs.length === 0) return { ok: false, reason: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed" };
+  if (specs.length === 0) {
+    return { ok: false, reason: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed" };
+  }
   for (const spec of specs) {
     try {
       await import(spec);
@@ -156,7 +158,11 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
       return { ...base, name: "wasm", threads: w.threads, kernels, notes: [...base.notes, ...w.notes] };
     } catch (e) {
       if (!auto) {
-        throw new BackendUnavailable("wasm", (e as Error).message, "reinstall @tensorflow/tfjs-backend-wasm (deno install)");
+        throw new BackendUnavailable(
+          "wasm",
+          (e as Error).message,
+          "reinstall @tensorflow/tfjs-backend-wasm (deno install)",
+        );
       }
       base.notes.push(`wasm failed: ${(e as Error).message}`);
     }

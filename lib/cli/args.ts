@@ -8,8 +8,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { BACKENDS, type BackendChoice } from "../backend/select.ts";
-import { PROTOCOLS, type Protocol } from "../data/split.ts";
+import { type BackendChoice, BACKENDS } from "../backend/select.ts";
+import { type Protocol, PROTOCOLS } from "../data/split.ts";
 
 /** Settings shared by every experiment script. */
 export interface CommonConfig {
@@ -44,7 +44,10 @@ export interface ExtraFlag {
 }
 
 const COMMON_FLAGS: Record<keyof CommonConfig, ExtraFlag> = {
-  data: { type: "string", help: "FER2013 CSV(.gz) or image folder (default: data/fer2013.csv[.gz], data/fer2013/, else synthetic)" },
+  data: {
+    type: "string",
+    help: "FER2013 CSV(.gz) or image folder (default: data/fer2013.csv[.gz], data/fer2013/, else synthetic)",
+  },
   protocol: { type: "string", help: `split protocol: ${PROTOCOLS.join("|")}` },
   epochs: { type: "number", help: "training epochs" },
   batchSize: { type: "number", help: "batch size" },
@@ -98,7 +101,9 @@ export function resolveConfig<C extends CommonConfig>(
 ): C | null {
   const flags: Record<string, ExtraFlag> = { ...COMMON_FLAGS, ...extra };
   const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const [k, f] of Object.entries(flags)) options[flagName(k)] = { type: f.type === "boolean" ? "boolean" : "string" };
+  for (const [k, f] of Object.entries(flags)) {
+    options[flagName(k)] = { type: f.type === "boolean" ? "boolean" : "string" };
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
@@ -121,12 +126,16 @@ export function resolveConfig<C extends CommonConfig>(
     } else config[k] = raw;
   }
   const c = config as C;
-  if (!PROTOCOLS.includes(c.protocol)) throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(", ")}, got "${c.protocol}"`);
+  if (!PROTOCOLS.includes(c.protocol)) {
+    throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(", ")}, got "${c.protocol}"`);
+  }
   if (!(BACKENDS as readonly string[]).includes(c.backend)) {
     throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${c.backend}"`);
   }
   for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new UsageError(`--${flagName(k)} must be a positive integer, got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < 1) {
+      throw new UsageError(`--${flagName(k)} must be a positive integer, got ${c[k]}`);
+    }
   }
   return c;
 }

@@ -112,9 +112,7 @@ export const AUGMENT_PRESETS: Readonly<
 export function augmentPreset(name: string): AugmentConfig {
   if (!Object.hasOwn(AUGMENT_PRESETS, name)) {
     throw new AugmentError(
-      `unknown augmentation preset "${name}" (expected one of ${
-        Object.keys(AUGMENT_PRESETS).join(", ")
-      })`,
+      `unknown augmentation preset "${name}" (expected one of ${Object.keys(AUGMENT_PRESETS).join(", ")})`,
     );
   }
   return { ...AUGMENT_PRESETS[name as AugmentPresetName] };
@@ -124,9 +122,7 @@ export function augmentPreset(name: string): AugmentConfig {
 export function zoomBounds(
   zoomRange: number | [number, number],
 ): [number, number] {
-  return typeof zoomRange === "number"
-    ? [1 - zoomRange, 1 + zoomRange]
-    : [zoomRange[0], zoomRange[1]];
+  return typeof zoomRange === "number" ? [1 - zoomRange, 1 + zoomRange] : [zoomRange[0], zoomRange[1]];
 }
 
 /** Throws an {@link AugmentError} naming the first bad field of `cfg`. */
@@ -150,17 +146,13 @@ export function validateAugmentConfig(cfg: AugmentConfig): void {
   const pairOk = Array.isArray(z) && z.length === 2 && z.every(Number.isFinite);
   if (!(typeof z === "number" && Number.isFinite(z)) && !pairOk) {
     throw new AugmentError(
-      `augmentation zoomRange must be a number or a [lo, hi] pair, got ${
-        JSON.stringify(z)
-      }`,
+      `augmentation zoomRange must be a number or a [lo, hi] pair, got ${JSON.stringify(z)}`,
     );
   }
   const [lo, hi] = zoomBounds(z);
   if (!(lo > 0 && lo <= hi)) {
     throw new AugmentError(
-      `augmentation zoomRange ${
-        JSON.stringify(z)
-      } gives zoom factors [${lo}, ${hi}]; ` +
+      `augmentation zoomRange ${JSON.stringify(z)} gives zoom factors [${lo}, ${hi}]; ` +
         "they must satisfy 0 < lo ≤ hi",
     );
   }
@@ -238,14 +230,10 @@ export function randomAffineParams(
   width: number,
   rng: Rng,
 ): AffineParams {
-  const theta = cfg.rotationRange
-    ? rng.uniform(-cfg.rotationRange, cfg.rotationRange)
-    : 0;
+  const theta = cfg.rotationRange ? rng.uniform(-cfg.rotationRange, cfg.rotationRange) : 0;
   const ty = drawShift(cfg.heightShiftRange, height, rng);
   const tx = drawShift(cfg.widthShiftRange, width, rng);
-  const shear = cfg.shearRange
-    ? rng.uniform(-cfg.shearRange, cfg.shearRange)
-    : 0;
+  const shear = cfg.shearRange ? rng.uniform(-cfg.shearRange, cfg.shearRange) : 0;
   const [lo, hi] = zoomBounds(cfg.zoomRange);
   let zx = 1, zy = 1;
   if (lo !== 1 || hi !== 1) {

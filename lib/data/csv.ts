@@ -75,9 +75,7 @@ function parseHeader(file: string, line: string): Columns {
       throw new DataError(
         file,
         "line 1",
-        `unknown column ${
-          JSON.stringify(name)
-        } in header (expected emotion, pixels and optionally Usage)`,
+        `unknown column ${JSON.stringify(name)} in header (expected emotion, pixels and optionally Usage)`,
       );
     }
     if (cols[name] !== -1) {
@@ -177,9 +175,7 @@ function parsePixels(
     if (count < PIXELS) out[base + count] = v;
     count++;
   }
-  return count === PIXELS
-    ? null
-    : `has ${count} pixel values, expected ${PIXELS} (48×48)`;
+  return count === PIXELS ? null : `has ${count} pixel values, expected ${PIXELS} (48×48)`;
 }
 
 /**
@@ -214,23 +210,15 @@ function parsePixelsCarefully(
       const negative = buf[tokStart] === 45 && i - tokStart > 1 &&
         /^-\d+$/.test(decoder.decode(buf.subarray(tokStart, i)));
       return negative
-        ? `pixel #${count} is ${
-          show(buf, tokStart, i)
-        }, outside 0–255 (pixel numbers count from 1)`
-        : `pixel #${count} is ${
-          show(buf, tokStart, i)
-        }, not a whole number 0–255 (pixel numbers count from 1)`;
+        ? `pixel #${count} is ${show(buf, tokStart, i)}, outside 0–255 (pixel numbers count from 1)`
+        : `pixel #${count} is ${show(buf, tokStart, i)}, not a whole number 0–255 (pixel numbers count from 1)`;
     }
     if (v > 255) {
-      return `pixel #${count} is ${
-        show(buf, tokStart, i)
-      }, outside 0–255 (pixel numbers count from 1)`;
+      return `pixel #${count} is ${show(buf, tokStart, i)}, outside 0–255 (pixel numbers count from 1)`;
     }
     if (count <= PIXELS) out[base + count - 1] = v;
   }
-  return count === PIXELS
-    ? null
-    : `has ${count} pixel values, expected ${PIXELS} (48×48)`;
+  return count === PIXELS ? null : `has ${count} pixel values, expected ${PIXELS} (48×48)`;
 }
 
 /** Matches a Usage field against {@link USAGES}; -1 when unknown. */
@@ -532,9 +520,7 @@ export async function loadFer2013Csv(
     throw new DataError(
       path,
       null,
-      `no usable rows: all ${dataRows} rows were bad (first: ${
-        skipped[0].where
-      }: ${skipped[0].problem})`,
+      `no usable rows: all ${dataRows} rows were bad (first: ${skipped[0].where}: ${skipped[0].problem})`,
     );
   }
   const notes: string[] = [];
@@ -570,9 +556,7 @@ function parseRow(
     const us = ranges[2 * cols.usage], ue = ranges[2 * cols.usage + 1];
     usage = usageIndex(buf, us, ue);
     if (usage < 0) {
-      return `unknown Usage ${show(buf, us, ue)} (expected one of ${
-        USAGES.join(", ")
-      })`;
+      return `unknown Usage ${show(buf, us, ue)} (expected one of ${USAGES.join(", ")})`;
     }
   }
   const base = store.reserve();
@@ -624,17 +608,13 @@ export async function writeFer2013Csv(
 ): Promise<void> {
   if (data.pixels.length !== data.n * PIXELS) {
     throw new RangeError(
-      `pixels has ${data.pixels.length} bytes, expected n × ${PIXELS} = ${
-        data.n * PIXELS
-      }`,
+      `pixels has ${data.pixels.length} bytes, expected n × ${PIXELS} = ${data.n * PIXELS}`,
     );
   }
   for (let r = 0; r < data.n; r++) {
     if (data.labels[r] > 6 || data.usage[r] >= USAGES.length) {
       throw new RangeError(
-        `row ${r + 1}: label ${data.labels[r]} or usage ${
-          data.usage[r]
-        } out of range`,
+        `row ${r + 1}: label ${data.labels[r]} or usage ${data.usage[r]} out of range`,
       );
     }
   }

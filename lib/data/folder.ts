@@ -11,14 +11,7 @@
  */
 import sharp from "sharp";
 import { join } from "node:path";
-import {
-  DataError,
-  EMOTIONS,
-  IMAGE_SIZE,
-  PIXELS,
-  type Usage,
-  USAGES,
-} from "./fer2013.ts";
+import { DataError, EMOTIONS, IMAGE_SIZE, PIXELS, type Usage, USAGES } from "./fer2013.ts";
 import type { LoadOptions, LoadResult, SkippedRow } from "./load_result.ts";
 
 /** Images decoded at once: enough to keep libvips busy, few enough to bound memory. */
@@ -94,9 +87,9 @@ async function collectImages(
         throw new DataError(
           emoPath,
           null,
-          `unknown emotion folder ${
-            JSON.stringify(emo.name)
-          } (expected one of ${EMOTIONS.join(", ")}, any case, or 0–6)`,
+          `unknown emotion folder ${JSON.stringify(emo.name)} (expected one of ${
+            EMOTIONS.join(", ")
+          }, any case, or 0–6)`,
         );
       }
       for (const img of await listDir(emoPath)) {
@@ -196,9 +189,7 @@ export async function loadFer2013Folder(
     throw new DataError(
       root,
       null,
-      `has neither a train/ nor a test/ folder (found: ${
-        top.map((e) => e.name).join(", ") || "nothing"
-      })`,
+      `has neither a train/ nor a test/ folder (found: ${top.map((e) => e.name).join(", ") || "nothing"})`,
     );
   }
 
@@ -244,9 +235,7 @@ export async function loadFer2013Folder(
     throw new DataError(
       root,
       null,
-      `no usable images: all ${total} failed (first: ${skipped[0].where}: ${
-        skipped[0].problem
-      })`,
+      `no usable images: all ${total} failed (first: ${skipped[0].where}: ${skipped[0].problem})`,
     );
   }
 
@@ -278,9 +267,7 @@ export async function loadFer2013Folder(
   }
   if (ignored.length > 0) {
     notes.push(
-      `ignored ${
-        ignored.map((s) => JSON.stringify(s)).join(", ")
-      } in ${root} (only train/ and test/ are read).`,
+      `ignored ${ignored.map((s) => JSON.stringify(s)).join(", ")} in ${root} (only train/ and test/ are read).`,
     );
   }
   return { ...out, n, source: root, skipped, notes };

@@ -40,9 +40,7 @@ export function describeSkipped(
   max = 5,
 ): string {
   const lines = [
-    `skipped ${skipped.length} bad ${
-      skipped.length === 1 ? "entry" : "entries"
-    } of ${source}:`,
+    `skipped ${skipped.length} bad ${skipped.length === 1 ? "entry" : "entries"} of ${source}:`,
   ];
   for (const s of skipped.slice(0, max)) {
     lines.push(`  ${s.where}: ${s.problem}`);

@@ -13,8 +13,7 @@ import { loadFer2013Folder } from "./folder.ts";
 import { describeSkipped, type SkippedRow } from "./load_result.ts";
 
 /** Printed whenever the synthetic set stands in for FER2013. */
-export const SYNTHETIC_NOTICE =
-  "NOTE: no FER2013 found (--data, data/fer2013.csv[.gz], data/fer2013/); " +
+export const SYNTHETIC_NOTICE = "NOTE: no FER2013 found (--data, data/fer2013.csv[.gz], data/fer2013/); " +
   "using the built-in synthetic faces. Results are NOT FER2013 numbers.";
 
 /** Where {@link loadData} looks, in order, relative to the project root. */

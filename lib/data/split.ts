@@ -13,13 +13,7 @@
  *
  * @module
  */
-import {
-  EMOTIONS,
-  type Fer2013,
-  NUM_CLASSES,
-  type Usage,
-  USAGES,
-} from "./fer2013.ts";
+import { EMOTIONS, type Fer2013, NUM_CLASSES, type Usage, USAGES } from "./fer2013.ts";
 import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
 
 /** How rows are assigned to train / val / test. */
@@ -84,9 +78,7 @@ export function splitSettings(
 export function validateSplitSettings(settings: SplitSettings): void {
   if (!PROTOCOLS.includes(settings.protocol)) {
     throw new SplitError(
-      `unknown split protocol "${settings.protocol}" (expected ${
-        PROTOCOLS.join(" or ")
-      })`,
+      `unknown split protocol "${settings.protocol}" (expected ${PROTOCOLS.join(" or ")})`,
     );
   }
   if (!Number.isFinite(settings.seed)) {
@@ -137,16 +129,12 @@ function checkLabels(data: Fer2013): void {
   for (let i = 0; i < data.n; i++) {
     if (data.labels[i] >= NUM_CLASSES) {
       throw new SplitError(
-        `${data.source}: row ${i} has emotion label ${
-          data.labels[i]
-        }, expected 0–${NUM_CLASSES - 1}`,
+        `${data.source}: row ${i} has emotion label ${data.labels[i]}, expected 0–${NUM_CLASSES - 1}`,
       );
     }
     if (data.usage[i] >= USAGES.length) {
       throw new SplitError(
-        `${data.source}: row ${i} has usage code ${data.usage[i]}, expected 0–${
-          USAGES.length - 1
-        }`,
+        `${data.source}: row ${i} has usage code ${data.usage[i]}, expected 0–${USAGES.length - 1}`,
       );
     }
   }
@@ -165,9 +153,9 @@ function studySplit(data: Fer2013, f: SplitFractions, rng: Rng): Split {
     val: parts[1],
     test: parts[2],
     notes: [
-      `study protocol: all ${fmt(data.n)} rows (any Usage) split ${
-        pct(f.train)
-      }/${pct(f.val)}/${pct(f.test)} stratified by emotion`,
+      `study protocol: all ${fmt(data.n)} rows (any Usage) split ${pct(f.train)}/${pct(f.val)}/${
+        pct(f.test)
+      } stratified by emotion`,
       ...notes,
     ],
   };
@@ -188,9 +176,7 @@ function officialSplit(data: Fer2013, f: SplitFractions, rng: Rng): Split {
     return { train: training, val: pub, test: priv, notes: [] };
   }
   if (pub.length > 0 || priv.length > 0) {
-    const [present, absent] = pub.length > 0
-      ? ["PublicTest", "PrivateTest"]
-      : ["PrivateTest", "PublicTest"];
+    const [present, absent] = pub.length > 0 ? ["PublicTest", "PrivateTest"] : ["PrivateTest", "PublicTest"];
     const test = pub.length > 0 ? pub : priv;
     const { parts, notes } = stratifiedPartition(
       training,
@@ -204,12 +190,8 @@ function officialSplit(data: Fer2013, f: SplitFractions, rng: Rng): Split {
       val,
       test,
       notes: [
-        `${absent} rows absent: ${present} (${
-          fmt(test.length)
-        } rows) used as test; ` +
-        `${pct(f.val)}% of Training (${
-          fmt(val.length)
-        } rows, stratified) held out as validation`,
+        `${absent} rows absent: ${present} (${fmt(test.length)} rows) used as test; ` +
+        `${pct(f.val)}% of Training (${fmt(val.length)} rows, stratified) held out as validation`,
         ...notes,
       ],
     };
@@ -226,12 +208,8 @@ function officialSplit(data: Fer2013, f: SplitFractions, rng: Rng): Split {
     val,
     test,
     notes: [
-      `PublicTest and PrivateTest rows absent: Training (${
-        fmt(training.length)
-      } rows) split ` +
-      `${pct(f.train)}/${pct(f.val)}/${
-        pct(f.test)
-      } stratified by emotion into train/val/test`,
+      `PublicTest and PrivateTest rows absent: Training (${fmt(training.length)} rows) split ` +
+      `${pct(f.train)}/${pct(f.val)}/${pct(f.test)} stratified by emotion into train/val/test`,
       ...notes,
     ],
   };

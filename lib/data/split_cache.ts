@@ -19,12 +19,7 @@
 import { join } from "node:path";
 import type { Fer2013 } from "./fer2013.ts";
 import { fingerprint as computeFingerprint } from "./fingerprint.ts";
-import {
-  makeSplit,
-  type Split,
-  type SplitSettings,
-  validateSplitSettings,
-} from "./split.ts";
+import { makeSplit, type Split, type SplitSettings, validateSplitSettings } from "./split.ts";
 
 /** Where splits are cached unless told otherwise (relative to the working directory). */
 export const DEFAULT_SPLIT_CACHE_DIR = ".cache/splits";
@@ -71,8 +66,7 @@ export interface CachedSplit {
  */
 export function splitKey(fingerprint: string, settings: SplitSettings): string {
   const f = settings.fractions;
-  const raw =
-    `${fingerprint}-${settings.protocol}-${f.train}_${f.val}_${f.test}-s${settings.seed}`;
+  const raw = `${fingerprint}-${settings.protocol}-${f.train}_${f.val}_${f.test}-s${settings.seed}`;
   return raw.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 

@@ -7,7 +7,6 @@
  * @module
  */
 import { EMOTIONS } from "../data/fer2013.ts";
-import type { BackendInfo } from "../backend/select.ts";
 import type { Evaluation } from "../eval/metrics.ts";
 import { confusionMatrix, learningCurves } from "../report/charts.ts";
 import { configBlock, fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
@@ -47,7 +46,9 @@ function dataLine(d: DataFacts): string {
 /** How the training ended, in words. */
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
-  if (t.cutShort) return `**cut short** after ${ran} of ${planned} epochs (${t.reason ?? "time budget"}); resume with --resume`;
+  if (t.cutShort) {
+    return `**cut short** after ${ran} of ${planned} epochs (${t.reason ?? "time budget"}); resume with --resume`;
+  }
   if (t.stoppedEarly) return `stopped early after ${ran} of ${planned} epochs (${t.reason ?? "callback"})`;
   return `completed ${ran} of ${planned} epochs`;
 }
@@ -61,17 +62,40 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
   const last = history.at(-1);
   const facts: [string, string][] = [
     ["Data", dataLine(p.dataFacts)],
-    ["Split", `${(run.config as { protocol: string }).protocol} protocol: train ${fmtInt(p.trainRows.length)}, val ${fmtInt(p.split.val.length)}, test ${fmtInt(p.split.test.length)} (cache key \`${p.splitCache.key}\`)`],
+    [
+      "Split",
+      `${(run.config as { protocol: string }).protocol} protocol: train ${fmtInt(p.trainRows.length)}, val ${
+        fmtInt(p.split.val.length)
+      }, test ${fmtInt(p.split.test.length)} (cache key \`${p.splitCache.key}\`)`,
+    ],
     ["Seed", String((run.config as { seed: number }).seed)],
-    ["Backend", `${p.backend.name}${p.backend.threads ? `, ${p.backend.threads} thread(s)` : ""}${p.backend.adapter ? `, ${p.backend.adapter}` : ""}, TF.js ${p.backend.tfjs}${p.backend.kernels ? `, ferlab kernels: ${p.backend.kernels.join(", ")}` : ""}`],
-    ["Runtime", `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`],
+    [
+      "Backend",
+      `${p.backend.name}${p.backend.threads ? `, ${p.backend.threads} thread(s)` : ""}${
+        p.backend.adapter ? `, ${p.backend.adapter}` : ""
+      }, TF.js ${p.backend.tfjs}${p.backend.kernels ? `, ferlab kernels: ${p.backend.kernels.join(", ")}` : ""}`,
+    ],
+    [
+      "Runtime",
+      `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
+    ],
     ["Epochs", endedHow(t, planned) + (t.resumedFrom ? ` (resumed from epoch ${t.resumedFrom})` : "")],
-    ["Wall time", `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${last ? `, last epoch ${last.imagesPerSec.toFixed(1)} images/s` : ""}`],
-    ["Model", `${fmtInt(run.model.params)} parameters, ${(run.model.flopsPerImage / 1e6).toFixed(1)} MFLOP per image (forward)`],
+    [
+      "Wall time",
+      `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${
+        last ? `, last epoch ${last.imagesPerSec.toFixed(1)} images/s` : ""
+      }`,
+    ],
+    [
+      "Model",
+      `${fmtInt(run.model.params)} parameters, ${(run.model.flopsPerImage / 1e6).toFixed(1)} MFLOP per image (forward)`,
+    ],
     ["Date", new Date().toISOString()],
   ];
   const notes = [...p.dataFacts.notes, ...p.split.notes, ...p.backend.notes];
-  const perClassRows = test.perClass.map((c) => [c.name, pct(c.precision, 1), pct(c.recall, 1), pct(c.f1, 1), fmtInt(c.support)]);
+  const perClassRows = test.perClass.map((
+    c,
+  ) => [c.name, pct(c.precision, 1), pct(c.recall, 1), pct(c.f1, 1), fmtInt(c.support)]);
   const historyRows = history.map((h) => [
     h.epoch,
     h.loss.toFixed(4),
@@ -93,7 +117,9 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     run.story,
     "",
     headline,
-    t.cutShort ? "\n> **This run was cut short** before its planned epochs; the numbers are of the model as it stood.\n" : "",
+    t.cutShort
+      ? "\n> **This run was cut short** before its planned epochs; the numbers are of the model as it stood.\n"
+      : "",
     "## Run",
     "",
     mdTable(["", ""], facts),
@@ -101,7 +127,13 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     notes.length ? ["Notes:", "", ...notes.map((n) => `- ${n}`), ""].join("\n") : "",
     "## Results",
     "",
-    mdTable(["class", "precision", "recall", "F1", "support"], perClassRows, ["left", "right", "right", "right", "right"]),
+    mdTable(["class", "precision", "recall", "F1", "support"], perClassRows, [
+      "left",
+      "right",
+      "right",
+      "right",
+      "right",
+    ]),
     "",
     run.val ? `Validation accuracy of the final model: ${pct(run.val.accuracy)} on ${fmtInt(run.val.n)} images.\n` : "",
     chartRef(run.name, "curves"),
@@ -132,9 +164,22 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     testAccuracy: test.accuracy,
     config: run.config,
     data: p.dataFacts,
-    split: { protocol: (run.config as { protocol: string }).protocol, train: p.trainRows.length, val: p.split.val.length, test: p.split.test.length, notes: p.split.notes, cacheKey: p.splitCache.key },
+    split: {
+      protocol: (run.config as { protocol: string }).protocol,
+      train: p.trainRows.length,
+      val: p.split.val.length,
+      test: p.split.test.length,
+      notes: p.split.notes,
+      cacheKey: p.splitCache.key,
+    },
     backend: p.backend,
-    runtime: { deno: Deno.version.deno, v8: Deno.version.v8, os: Deno.build.os, arch: Deno.build.arch, cores: navigator.hardwareConcurrency },
+    runtime: {
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cores: navigator.hardwareConcurrency,
+    },
     model: { params: run.model.params, flopsPerImage: run.model.flopsPerImage, dir: run.modelDir },
     training: { ...t, plannedEpochs: planned },
     test,

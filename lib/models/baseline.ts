@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { batchNormalization } from "./batch_norm.ts";
 import { makeRng, type Rng } from "../rng.ts";
 
 /** A tfjs-layers weight initializer (its class is not exported by name). */
@@ -115,7 +116,7 @@ export function buildBaseline(
       kernelInitializer: kernelInitializer(cfg.kernelInit, seeds),
     }));
     if (cfg.batchNorm) {
-      model.add(tf.layers.batchNormalization({ name: `${b}_bn` }));
+      model.add(batchNormalization({ name: `${b}_bn` }));
     }
     model.add(tf.layers.activation({ name: `${b}_relu`, activation: "relu" }));
     model.add(tf.layers.maxPooling2d({ name: `${b}_pool`, poolSize: 2 }));
@@ -131,7 +132,7 @@ export function buildBaseline(
     useBias,
     kernelInitializer: kernelInitializer(cfg.kernelInit, seeds),
   }));
-  if (cfg.batchNorm) model.add(tf.layers.batchNormalization({ name: "fc_bn" }));
+  if (cfg.batchNorm) model.add(batchNormalization({ name: "fc_bn" }));
   model.add(tf.layers.activation({ name: "fc_relu", activation: "relu" }));
   if (cfg.denseDropout > 0) {
     model.add(tf.layers.dropout({ name: "fc_drop", rate: cfg.denseDropout }));

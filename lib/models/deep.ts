@@ -12,6 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { batchNormalization } from "./batch_norm.ts";
 import { checkPoolable, type KernelInit, kernelInitializer, seedStream } from "./baseline.ts";
 
 /** Hyper-parameters of {@link buildDeep}. */
@@ -99,7 +100,7 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
       }));
       first = false;
       if (cfg.batchNorm) {
-        model.add(tf.layers.batchNormalization({ name: `${c}_bn` }));
+        model.add(batchNormalization({ name: `${c}_bn` }));
       }
       model.add(tf.layers.leakyReLU({ name: `${c}_lrelu`, alpha: cfg.leakyAlpha }));
     }
@@ -118,7 +119,7 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
       useBias,
       kernelInitializer: kernelInitializer(cfg.kernelInit, seeds),
     }));
-    if (cfg.batchNorm) model.add(tf.layers.batchNormalization({ name: `${d}_bn` }));
+    if (cfg.batchNorm) model.add(batchNormalization({ name: `${d}_bn` }));
     model.add(tf.layers.leakyReLU({ name: `${d}_lrelu`, alpha: cfg.leakyAlpha }));
     if (cfg.denseDropout > 0) {
       model.add(tf.layers.dropout({ name: `${d}_drop`, rate: cfg.denseDropout }));

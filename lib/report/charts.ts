@@ -19,8 +19,7 @@ import type { TopLevelSpec } from "vega-lite";
 export type ChartSpec = TopLevelSpec;
 
 /** The schema URL stamped on every spec (an identifier, never fetched). */
-export const VEGA_LITE_SCHEMA =
-  "https://vega.github.io/schema/vega-lite/v6.json";
+export const VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
 /** Default plot width in pixels. */
 export const CHART_WIDTH = 480;
@@ -123,9 +122,7 @@ export function learningCurves(
 
   // A fixed domain keeps train/val colours stable across reports; "val"
   // joins it only when present so its legend entry never dangles.
-  const splits = values.some((v) => v.split === "val")
-    ? ["train", "val"]
-    : ["train"];
+  const splits = values.some((v) => v.split === "val") ? ["train", "val"] : ["train"];
   const epochAxis = {
     field: "epoch",
     type: "quantitative",
@@ -237,9 +234,7 @@ export function confusionMatrix(
   matrix.forEach((row, t) => {
     if (row.length !== k) {
       throw new RangeError(
-        `confusionMatrix: row ${t} (${
-          labels[t]
-        }) has ${row.length} cells, expected ${k}`,
+        `confusionMatrix: row ${t} (${labels[t]}) has ${row.length} cells, expected ${k}`,
       );
     }
     row.forEach((c, p) => {
@@ -254,9 +249,7 @@ export function confusionMatrix(
       // A class absent from the evaluation set has no recall: show a dash
       // instead of a misleading 0%.
       const recall = total > 0 ? count / total : 0;
-      const text = normalize
-        ? (total > 0 ? `${(recall * 100).toFixed(1)}%` : "–")
-        : String(count);
+      const text = normalize ? (total > 0 ? `${(recall * 100).toFixed(1)}%` : "–") : String(count);
       values.push({
         actual: labels[t],
         predicted: labels[p],
@@ -274,9 +267,7 @@ export function confusionMatrix(
   return {
     $schema: VEGA_LITE_SCHEMA,
     title: title ??
-      (normalize
-        ? "Confusion matrix (row-normalized recall)"
-        : "Confusion matrix"),
+      (normalize ? "Confusion matrix (row-normalized recall)" : "Confusion matrix"),
     data: { values },
     width: { step: cell },
     height: { step: cell },
@@ -320,9 +311,7 @@ export function confusionMatrix(
           // Dark cells get white text; the threshold is half the colour range.
           color: {
             condition: {
-              test: `datum.${field} > ${
-                (normalize ? 1 : Math.max(1, max)) / 2
-              }`,
+              test: `datum.${field} > ${(normalize ? 1 : Math.max(1, max)) / 2}`,
               value: "white",
             },
             value: "black",
@@ -461,9 +450,7 @@ export function barChart(
   });
   const names = [...new Set(rows.map((r) => r.name))];
   const grouped = rows.some((r) => r.group !== undefined);
-  const groups = grouped
-    ? [...new Set(rows.map((r) => r.group ?? "(none)"))]
-    : [];
+  const groups = grouped ? [...new Set(rows.map((r) => r.group ?? "(none)"))] : [];
   const values = rows.map((r) => ({
     name: r.name,
     value: r.value,

@@ -67,8 +67,7 @@ function collectingLogger(warnings: string[]): vega.LoggerInterface {
 /** A Vega loader that refuses all I/O: report charts carry inline data. */
 const offlineLoader: vega.Loader = {
   load: (uri) => Promise.reject(new RenderError(`refusing to load "${uri}"`)),
-  sanitize: (uri) =>
-    Promise.reject(new RenderError(`refusing to load "${uri}"`)),
+  sanitize: (uri) => Promise.reject(new RenderError(`refusing to load "${uri}"`)),
   http: (uri) => Promise.reject(new RenderError(`refusing to fetch "${uri}"`)),
   file: (file) => Promise.reject(new RenderError(`refusing to read "${file}"`)),
 };
@@ -85,9 +84,7 @@ export function compileSpec(spec: ChartSpec): CompiledSpec {
     return { vega: vg, warnings };
   } catch (e) {
     throw new RenderError(
-      `Vega-Lite could not compile ${describe(spec)}: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      `Vega-Lite could not compile ${describe(spec)}: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
     );
   }
@@ -124,9 +121,7 @@ export async function renderSvg(
     return await view.toSVG();
   } catch (e) {
     throw new RenderError(
-      `Vega could not render ${describe(spec)}: ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      `Vega could not render ${describe(spec)}: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
     );
   } finally {
@@ -139,8 +134,6 @@ export async function renderSvg(
 /** Names a spec in error messages by its title when it has one. */
 function describe(spec: ChartSpec): string {
   const t = (spec as { title?: unknown }).title;
-  const text = typeof t === "string"
-    ? t
-    : (t && typeof t === "object" && "text" in t ? String(t.text) : undefined);
+  const text = typeof t === "string" ? t : (t && typeof t === "object" && "text" in t ? String(t.text) : undefined);
   return text === undefined ? "chart" : `chart "${text}"`;
 }

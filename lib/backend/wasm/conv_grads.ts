@@ -46,7 +46,6 @@ function cropHW(backend: WasmBackend, t: tf.TensorInfo, h: number, w: number): t
   return out;
 }
 
-
 /** `Conv2DBackpropFilter` for wasm. */
 export function conv2DBackpropFilter(
   { inputs, backend, attrs }: {

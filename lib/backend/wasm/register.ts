@@ -6,7 +6,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { captureStock, type KernelFn } from "./heap.ts";
 import { conv2DBackpropFilter, conv2DBackpropInput } from "./conv_grads.ts";
+import { batchNormTrain, batchNormTrainGrad, BN_BACKWARD, BN_FORWARD } from "./batch_norm.ts";
 import { identity } from "./identity.ts";
+import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad } from "./leaky_relu.ts";
 import { batchMatMul } from "./matmul.ts";
 import { maxPoolGrad } from "./pool_grads.ts";
 import { mean, sum } from "./reduce.ts";
@@ -17,7 +19,11 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as KernelFn,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as KernelFn,
   BatchMatMul: batchMatMul as unknown as KernelFn,
+  [BN_FORWARD]: batchNormTrain as unknown as KernelFn,
+  [BN_BACKWARD]: batchNormTrainGrad as unknown as KernelFn,
   Identity: identity as unknown as KernelFn,
+  LeakyRelu: leakyRelu as unknown as KernelFn,
+  [LEAKY_RELU_GRAD]: leakyReluGrad as unknown as KernelFn,
   MaxPoolGrad: maxPoolGrad as unknown as KernelFn,
   Sum: sum as unknown as KernelFn,
   Mean: mean as unknown as KernelFn,
@@ -50,6 +56,7 @@ export function installWasmTrainingKernels(): string[] {
       kernelFunc: fn as unknown as tf.KernelFunc,
     });
   }
+  installLeakyReluGradient();
   installed = true;
   return Object.keys(TRAINING_KERNELS);
 }
