@@ -34,6 +34,7 @@ interface Config extends CommonConfig {
   lr: number;
   augment: AugmentPresetName;
   patience: number;
+  bnRecalRows: number;
 }
 const DEFAULTS: Config = {
   ...COMMON_DEFAULTS,
@@ -42,8 +43,9 @@ const DEFAULTS: Config = {
   lr: 1e-3,
   augment: "flip",
   patience: 8,
+  bnRecalRows: 2048,
 };
-const QUICK: Partial<Config> = { epochs: 3, syntheticRows: 3500, limitTrain: 2800 };
+const QUICK: Partial<Config> = { epochs: 4, syntheticRows: 3500, limitTrain: 2800 };
 
 await runMain(async () => {
   const t0 = performance.now();
@@ -51,6 +53,10 @@ await runMain(async () => {
     lr: { type: "number", help: "Adam learning rate" },
     augment: { type: "string", help: "augmentation preset: none|flip|standard|strong" },
     patience: { type: "number", help: "early-stopping patience in epochs (0 = off)" },
+    bnRecalRows: {
+      type: "number",
+      help: "re-estimate batch-norm statistics on N training images before validation (0 = off)",
+    },
   });
   if (!config) return;
   log(`${NAME}: ${JSON.stringify(config)}`);
@@ -88,6 +94,7 @@ await runMain(async () => {
     checkpoint: { dir: `${config.out}/checkpoints/${NAME}` },
     resume: config.resume,
     maxSeconds: config.maxMinutes > 0 ? config.maxMinutes * 60 : undefined,
+    bnRecalibrationRows: config.bnRecalRows,
   });
 
   callbacks.forEach((c) => c.dispose());

@@ -17,6 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { recalibrateBatchNorm, sampleRows } from "./bn_recalibrate.ts";
 import { makeRng, type Rng } from "../rng.ts";
 import { batchBounds, batchOrder, oneHot, toImageTensor } from "../data/batches.ts";
 import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
@@ -87,6 +88,12 @@ export interface TrainOptions {
   progress?: boolean | Progress;
   /** Side of the stored square images (default: the model's input size, else 48). */
   imageSize?: number;
+  /**
+   * Before each validation, re-estimate batch-norm statistics over this many
+   * training images (see `bn_recalibrate.ts`); 0 or absent = Keras' moving
+   * averages as they are.
+   */
+  bnRecalibrationRows?: number;
 }
 
 /** What {@link train} returns. */
@@ -453,6 +460,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         });
       }
       const trainSeconds = (performance.now() - te) / 1000;
+      if (opts.bnRecalibrationRows) {
+        recalibrateBatchNorm(model, data, sampleRows(trainRows, opts.bnRecalibrationRows), { batchSize, imageSize });
+      }
       const val = await evaluateLoss(model, data, valRows, {
         batchSize,
         imageSize,
