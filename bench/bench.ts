@@ -25,6 +25,8 @@ const args = parseArgs({
     out: { type: "string", default: "reports" },
     data: { type: "string", default: "../shared/data/fer2013-dev.csv.gz" },
     soak: { type: "string", default: "10" }, // ×100 steps
+    render: { type: "string" }, // rebuild the report from a saved bench.json, measuring nothing
+    only: { type: "string" }, // re-measure only runs whose label matches this regex, keeping the rest of bench.json
   },
 }).values;
 
@@ -39,6 +41,7 @@ interface Run {
   steps: number;
   maxSeconds?: number;
   soak?: boolean;
+  profile?: boolean;
 }
 
 const cores = navigator.hardwareConcurrency;
@@ -80,9 +83,10 @@ const SOAK: Run = {
   maxSeconds: 600,
   soak: true,
 };
-const runs = args.quick
+const allRuns = args.quick
   ? RUNS.filter((r) => r.label.startsWith("wasm ferlab") && r.model === "baseline").map((r) => ({ ...r, steps: 4 }))
   : [...RUNS, ...(Number(args.soak) > 0 ? [SOAK] : [])];
+const runs = args.only ? allRuns.filter((r) => new RegExp(args.only!).test(r.label)) : allRuns;
 
 async function measure(run: Run): Promise<Record<string, unknown>> {
   const cmdArgs = [
@@ -117,49 +121,95 @@ async function measure(run: Run): Promise<Record<string, unknown>> {
   }
 }
 
-const t0 = performance.now();
-const results: Record<string, unknown>[] = [];
-for (const [i, run] of runs.entries()) {
-  const elapsed = (performance.now() - t0) / 1000;
-  console.error(`[${i + 1}/${runs.length}] ${run.model}: ${run.label} (elapsed ${fmtSeconds(elapsed)}) …`);
-  const r = await measure(run);
-  results.push(r);
-  const summary = r.ok
-    ? [
-      r.trainImagesPerSec
-        ? `train ${(r.trainImagesPerSec as number).toFixed(2)} img/s`
-        : r.canTrain === false
-        ? "cannot train"
-        : "",
-      r.inferImagesPerSec ? `infer ${(r.inferImagesPerSec as number).toFixed(1)} img/s` : "",
-      r.augmentImagesPerSec ? `${(r.augmentImagesPerSec as number).toFixed(0)} img/s` : "",
-    ].filter(Boolean).join(", ")
-    : `unavailable: ${r.error}`;
-  console.error(`    ${summary}`);
+/** Runs every measurement and the data-loading timing; returns what bench.json stores. */
+async function runAll(): Promise<BenchJson> {
+  const t0 = performance.now();
+  const results: Record<string, unknown>[] = [];
+  for (const [i, run] of runs.entries()) {
+    const elapsed = (performance.now() - t0) / 1000;
+    console.error(`[${i + 1}/${runs.length}] ${run.model}: ${run.label} (elapsed ${fmtSeconds(elapsed)}) …`);
+    const r = await measure(run);
+    results.push(r);
+    const summary = r.ok
+      ? [
+        r.trainImagesPerSec
+          ? `train ${(r.trainImagesPerSec as number).toFixed(2)} img/s`
+          : r.canTrain === false
+          ? "cannot train"
+          : "",
+        r.inferImagesPerSec ? `infer ${(r.inferImagesPerSec as number).toFixed(1)} img/s` : "",
+        r.augmentImagesPerSec ? `${(r.augmentImagesPerSec as number).toFixed(0)} img/s` : "",
+      ].filter(Boolean).join(", ")
+      : `unavailable: ${r.error}`;
+    console.error(`    ${summary}`);
+  }
+  // Data loading: the real FER2013 dev file, when it is there.
+  let load: BenchJson["load"];
+  try {
+    const l0 = performance.now();
+    const d = await loadFer2013Csv(args.data!);
+    load = { path: args.data!, rows: d.n, seconds: (performance.now() - l0) / 1000 };
+  } catch (e) {
+    load = { path: args.data!, error: (e as Error).message };
+  }
+  return {
+    date: new Date().toISOString(),
+    cores,
+    deno: Deno.version.deno,
+    os: `${Deno.build.os}/${Deno.build.arch}`,
+    seconds: (performance.now() - t0) / 1000,
+    runs,
+    results,
+    load,
+  };
 }
 
-// Data loading: the real FER2013 dev file, when it is there.
-let load: { path: string; rows: number; seconds: number } | { path: string; error: string };
-try {
-  const l0 = performance.now();
-  const d = await loadFer2013Csv(args.data!);
-  load = { path: args.data!, rows: d.n, seconds: (performance.now() - l0) / 1000 };
-} catch (e) {
-  load = { path: args.data!, error: (e as Error).message };
+/** What bench.json holds. */
+interface BenchJson {
+  date: string;
+  cores: number;
+  deno: string;
+  os: string;
+  seconds: number;
+  runs: Run[];
+  results: Record<string, unknown>[];
+  load: { path: string; rows: number; seconds: number } | { path: string; error: string };
+  /** Runs measured again later with --only (the rest is from `date`). */
+  remeasured?: { date: string; only: string; seconds: number };
 }
+
+let bench: BenchJson;
+if (args.render) bench = JSON.parse(await Deno.readTextFile(args.render));
+else if (args.only) {
+  // merge: fresh results replace the same runs' old ones (matched by label and model); the rest is kept
+  const fresh = await runAll();
+  const old: BenchJson = JSON.parse(await Deno.readTextFile(`${args.out}/bench.json`));
+  const key = (r: { label?: unknown; model?: unknown }) => `${r.model}|${r.label}`;
+  const freshKeys = new Set(fresh.results.map(key));
+  bench = {
+    ...old,
+    runs: [...old.runs.filter((r) => !freshKeys.has(key(r))), ...fresh.runs],
+    results: [...old.results.filter((r) => !freshKeys.has(key(r))), ...fresh.results],
+    remeasured: { date: fresh.date, only: args.only, seconds: fresh.seconds },
+  };
+} else bench = await runAll();
+const { results, load } = bench;
 
 // ## Report
 const num = (x: unknown, d = 1) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(d) : "–");
 const stockCpu = results.find((r) => r.backend === "cpu" && r.model === "baseline" && r.ok);
-const modelRows = results.filter((r) => r.model !== "augment" && !r.soak);
+const modelRows = results.filter((r) => r.model !== "augment" && !r.soak && !r.profile);
+const profiles = results.filter((r) => r.ok && Array.isArray(r.profile));
 const table = modelRows.map((r) => [
   r.model as string,
   r.label as string,
-  `${r.batch}${r.micro ? ` (${r.micro}×${(r.batch as number) / (r.micro as number)})` : ""}`,
+  (r.micro as number) < (r.batch as number)
+    ? `${r.batch} (${(r.batch as number) / (r.micro as number)}×${r.micro})`
+    : String(r.batch),
   r.ok ? (r.canTrain === false ? "cannot train" : num(r.trainImagesPerSec, 2)) : "unavailable",
   r.ok ? num(r.inferImagesPerSec, 1) : "–",
   r.ok ? num(r.stepOverForward, 2) : "–",
-  r.ok && stockCpu && r.model === "baseline" && r.trainImagesPerSec
+  r.ok && stockCpu && r.model === "baseline" && r.trainImagesPerSec && r !== stockCpu
     ? `${Math.round((r.trainImagesPerSec as number) / (stockCpu.trainImagesPerSec as number))}×`
     : "–",
   r.ok ? String(r.tensorGrowth ?? "–") : (r.error as string ?? "").slice(0, 80),
@@ -175,8 +225,10 @@ const chartRows = modelRows.filter((r) => r.ok && r.trainImagesPerSec).map((r) =
 const markdown = [
   "# Benchmark: training and inference speed",
   "",
-  `Measured ${new Date().toISOString()} on this machine: ${cores} logical cores, Deno ${Deno.version.deno}, ` +
-  `${Deno.build.os}/${Deno.build.arch}; whole benchmark ${fmtSeconds((performance.now() - t0) / 1000)}. ` +
+  `Measured ${bench.date} on a machine with ${bench.cores} logical cores, Deno ${bench.deno}, ${bench.os}; ` +
+  `whole benchmark ${fmtSeconds(bench.seconds)}` +
+  (bench.remeasured ? ` (runs matching \`${bench.remeasured.only}\` measured again ${bench.remeasured.date})` : "") +
+  ". " +
   "Each row is a fresh process; training = one optimizer step (forward + backward + Adam) on random 48×48 inputs, " +
   "after one warm-up step; inference = `model.predict` of the same batch. `step/fwd` is the training step's time " +
   "over the forward pass of the same batch (textbook ≈ 3). `vs cpu` is training throughput over the pure-JS cpu " +
@@ -212,11 +264,32 @@ const markdown = [
       "",
     ].join("\n")
     : "",
+  ...profiles.map((r) => {
+    const rows = (r.profile as { kernel: string; ms: number; calls: number }[]).filter((k) =>
+      !k.kernel.endsWith("__op")
+    );
+    const total = rows.reduce((a, k) => a + k.ms, 0);
+    return [
+      `## Where the time goes: ${r.model}, ${String(r.label).replace("profile: ", "")}, batch ${r.batch}`,
+      "",
+      `One training step measured by \`tf.profile\` (kernel times summed over calls; \`unnamed scope\` is the fused ` +
+      `batch-norm op's wrapper around \`FerlabBatchNormTrain\`); step ${num(r.stepMs, 0)} ms, forward ${
+        num(r.forwardMs, 0)
+      } ms.`,
+      "",
+      mdTable(
+        ["kernel", "ms", "share", "calls"],
+        rows.slice(0, 12).map((k) => [k.kernel, k.ms.toFixed(1), `${((100 * k.ms) / total).toFixed(1)}%`, k.calls]),
+        ["left", "right", "right", "right"],
+      ),
+      "",
+    ].join("\n");
+  }),
   "## Runs",
   "",
-  configBlock(runs),
+  configBlock(bench.runs),
 ].join("\n");
-const json = { date: new Date().toISOString(), cores, deno: Deno.version.deno, results, load };
+const json = bench;
 const charts = {
   train: barChart(chartRows, {
     title: "Training throughput (images/s, log scale)",

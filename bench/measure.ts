@@ -29,6 +29,7 @@ const a = parseArgs({
     steps: { type: "string", default: "10" },
     "max-seconds": { type: "string", default: "60" },
     soak: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
 }).values;
 
@@ -111,6 +112,20 @@ try {
       byteGrowth: after.bytes - before.bytes,
     });
     result.wasmHeapBytes = wasmHeap();
+    if (a.profile) {
+      // where one training step's time goes, by kernel (ms summed over calls)
+      const prof = await tf.profile(async () => {
+        await step();
+      });
+      const byKernel = new Map<string, { ms: number; calls: number }>();
+      for (const k of prof.kernels) {
+        const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+        e.ms += k.kernelTimeMs as number;
+        e.calls++;
+        byKernel.set(k.name, e);
+      }
+      result.profile = [...byKernel].map(([kernel, e]) => ({ kernel, ...e })).sort((x, y) => y.ms - x.ms);
+    }
     if (a.soak) {
       // memory over many steps: tensor count, tensor bytes and the wasm heap size every 100 steps
       const samples = [];

@@ -137,3 +137,41 @@ Deno.test({
     assert.match(missing.stderr, /nope/);
   },
 });
+
+Deno.test({
+  name: "a run cut short by --max-minutes says so, and --resume finishes it",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = join(tmp, "resume");
+    const common = [
+      "--data",
+      csv,
+      "--epochs",
+      "2",
+      "--batch-size",
+      "32",
+      "--out",
+      dir,
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+      "--seed",
+      "4",
+    ];
+    const first = await run("../experiments/01_baseline.ts", [...common, "--max-minutes", "0.0001"], tmp);
+    assert.equal(first.code, 0, first.stderr);
+    const cut = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
+    assert.equal(cut.training.cutShort, true);
+    assert.equal(cut.training.history.length, 1);
+    assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /cut short/);
+    const second = await run("../experiments/01_baseline.ts", [...common, "--resume"], tmp);
+    assert.equal(second.code, 0, second.stderr);
+    const done = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
+    assert.equal(done.training.cutShort, false);
+    assert.equal(done.training.resumedFrom, 1);
+    assert.equal(done.training.history.length, 2);
+    assert.equal(done.training.history[0].loss, cut.training.history[0].loss);
+    assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /resumed from epoch 1/);
+  },
+});
