@@ -218,7 +218,7 @@ const aug = results.find((r) => r.model === "augment");
 const soak = results.find((r) => r.soak);
 const soakSamples = (soak?.soak ?? []) as { step: number; tensors: number; bytes: number; heap?: number }[];
 const chartRows = modelRows.filter((r) => r.ok && r.trainImagesPerSec).map((r) => ({
-  name: `${r.model}: ${r.label}${r.micro ? " (micro)" : ""}`,
+  name: `${r.model}: ${r.label}`,
   value: r.trainImagesPerSec as number,
   group: r.model as string,
 }));
@@ -293,8 +293,8 @@ const json = bench;
 const charts = {
   train: barChart(chartRows, {
     title: "Training throughput (images/s, log scale)",
-    xTitle: "images/s",
-    yTitle: "",
+    xTitle: "",
+    yTitle: "training images/s",
     log: true,
   }),
 };
