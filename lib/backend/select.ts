@@ -12,6 +12,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { installWasmTrainingKernels } from "./wasm/register.ts";
 import { initWasm } from "./wasm/init.ts";
+import { memoryOf, type WasmBackend } from "./wasm/heap.ts";
+import { rowPoolError, startRowPool } from "./wasm/parallel.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -32,6 +34,8 @@ export interface BackendInfo {
   adapter?: string;
   /** Training kernels ferlab added to the backend (wasm). */
   kernels?: string[];
+  /** Threads running ferlab's JS kernels (wasm; 2 when the heap is shared and threads > 1). */
+  kernelThreads?: number;
   /** Why `auto` skipped a candidate, fallbacks taken, and similar. */
   notes: string[];
 }
@@ -155,7 +159,14 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
     try {
       const w = await initWasm({ threads: opts.threads ?? "auto" });
       const kernels = opts.stockWasm ? undefined : installWasmTrainingKernels();
-      return { ...base, name: "wasm", threads: w.threads, kernels, notes: [...base.notes, ...w.notes] };
+      const kernelThreads = kernels
+        ? await startRowPool(memoryOf(tf.backend() as unknown as WasmBackend), w.threads)
+        : 1;
+      const notes = [...base.notes, ...w.notes];
+      if (kernels && w.threads > 1 && kernelThreads < 2) {
+        notes.push(`JS kernels run on one thread: ${rowPoolError() ?? "the wasm heap is not shared"}`);
+      }
+      return { ...base, name: "wasm", threads: w.threads, kernels, kernelThreads, notes };
     } catch (e) {
       if (!auto) {
         throw new BackendUnavailable(
@@ -175,6 +186,7 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
 export function describeBackend(b: BackendInfo): string {
   const parts = [
     b.threads ? `${b.threads} thread${b.threads > 1 ? "s" : ""}` : null,
+    b.kernelThreads && b.kernelThreads > 1 ? `JS kernels on ${b.kernelThreads} threads` : null,
     b.kernels ? `${b.kernels.length} ferlab kernels` : null,
     b.adapter ?? null,
     `tfjs ${b.tfjs}`,

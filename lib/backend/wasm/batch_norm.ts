@@ -10,7 +10,22 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { f32, type WasmBackend } from "./heap.ts";
+import { at, f32, memoryOf, type WasmBackend } from "./heap.ts";
+import { runRows, scratch } from "./parallel.ts";
+import { COEF, K, MAX_CHANNELS } from "./row_kernels.ts";
+
+/** Adds the per-part partial sums (two arrays of C) the stats kernels left in scratch. */
+function sumParts(parts: number, C: number): [Float64Array, Float64Array] {
+  const s1 = new Float64Array(C), s2 = new Float64Array(C);
+  for (let p = 0; p < parts; p++) {
+    const o = p * 4 * MAX_CHANNELS;
+    for (let c = 0; c < C; c++) {
+      s1[c] += scratch[o + c];
+      s2[c] += scratch[o + MAX_CHANNELS + c];
+    }
+  }
+  return [s1, s2];
+}
 
 /** Kernel names (shared with the op in lib/models/batch_norm.ts). */
 export const BN_FORWARD = "FerlabBatchNormTrain";
@@ -27,35 +42,26 @@ export function batchNormTrain(
   const { x, gamma, beta } = inputs;
   const C = x.shape[x.shape.length - 1];
   const N = x.shape.reduce((a, b) => a * b, 1) / C;
+  if (C > MAX_CHANNELS) throw new Error(`ferlab batch norm supports up to ${MAX_CHANNELS} channels, got ${C}`);
   const y = backend.makeOutput(x.shape, "float32");
   const mean = backend.makeOutput([C], "float32");
   const variance = backend.makeOutput([C], "float32");
-  const X = f32(backend, x), Y = f32(backend, y), G = f32(backend, gamma), Bt = f32(backend, beta);
+  const mem = memoryOf(backend);
+  const parts = runRows(mem, K.bnStats, [at(backend, x), N, C], N, C);
+  const X = f32(backend, x), G = f32(backend, gamma), Bt = f32(backend, beta);
   const M = f32(backend, mean), V = f32(backend, variance);
-  const s1 = new Float64Array(C), s2 = new Float64Array(C);
+  const [s1, s2] = sumParts(parts, C);
   // Shifted sums (shift = first row) keep E[x²]−E[x]² accurate when |mean| ≫ std.
-  const shift = X.slice(0, C);
-  for (let r = 0; r < N; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) {
-      const d = X[o + c] - shift[c];
-      s1[c] += d;
-      s2[c] += d * d;
-    }
-  }
-  const scale = new Float32Array(C), offset = new Float32Array(C);
   for (let c = 0; c < C; c++) {
     const m1 = s1[c] / N;
     const v = Math.max(s2[c] / N - m1 * m1, 0);
-    M[c] = shift[c] + m1;
+    M[c] = X[c] + m1;
     V[c] = v;
-    scale[c] = G[c] / Math.sqrt(v + attrs.epsilon);
-    offset[c] = Bt[c] - M[c] * scale[c];
+    const scale = G[c] / Math.sqrt(v + attrs.epsilon);
+    scratch[COEF + c] = scale;
+    scratch[COEF + MAX_CHANNELS + c] = Bt[c] - M[c] * scale;
   }
-  for (let r = 0; r < N; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) Y[o + c] = X[o + c] * scale[c] + offset[c];
-  }
+  runRows(mem, K.affine, [at(backend, x), at(backend, y), N, C], N, C);
   return [y, mean, variance];
 }
 
@@ -73,31 +79,22 @@ export function batchNormTrainGrad(
   const dx = backend.makeOutput(x.shape, "float32");
   const dgamma = backend.makeOutput([C], "float32");
   const dbeta = backend.makeOutput([C], "float32");
-  const DY = f32(backend, dy), X = f32(backend, x), M = f32(backend, mean), V = f32(backend, variance);
-  const G = f32(backend, gamma), DX = f32(backend, dx), DG = f32(backend, dgamma), DB = f32(backend, dbeta);
-  const inv = new Float32Array(C);
-  for (let c = 0; c < C; c++) inv[c] = 1 / Math.sqrt(V[c] + attrs.epsilon);
-  const sdy = new Float64Array(C), sdyx = new Float64Array(C);
-  for (let r = 0; r < N; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) {
-      const g = DY[o + c];
-      sdy[c] += g;
-      sdyx[c] += g * (X[o + c] - M[c]);
-    }
-  }
-  // dx = γ·inv/N · (N·dy − Σdy − x̂·Σ(dy·x̂)), with x̂ = (x−μ)·inv
-  const a = new Float32Array(C), b = new Float32Array(C), k = new Float32Array(C);
+  const mem = memoryOf(backend);
+  const parts = runRows(mem, K.bnGradSums, [at(backend, dy), at(backend, x), at(backend, mean), N, C], N, C);
+  const M = f32(backend, mean), V = f32(backend, variance);
+  const G = f32(backend, gamma), DG = f32(backend, dgamma), DB = f32(backend, dbeta);
+  const [sdy, sdyx] = sumParts(parts, C);
+  // dx = γ·inv/N · (N·dy − Σdy − x̂·Σ(dy·x̂)), with x̂ = (x−μ)·inv, as A·dy − K·x − B per channel
+  const A = COEF, Kc = COEF + MAX_CHANNELS, B = COEF + 2 * MAX_CHANNELS;
   for (let c = 0; c < C; c++) {
+    const inv = 1 / Math.sqrt(V[c] + attrs.epsilon);
     DB[c] = sdy[c];
-    DG[c] = sdyx[c] * inv[c];
-    a[c] = G[c] * inv[c]; // coefficient of dy
-    k[c] = (G[c] * inv[c] * inv[c] * inv[c] * sdyx[c]) / N; // coefficient of (x−μ)
-    b[c] = (G[c] * inv[c] * sdy[c]) / N - k[c] * M[c]; // constant, with −k·(−μ) folded in
+    DG[c] = sdyx[c] * inv;
+    const k = (G[c] * inv * inv * inv * sdyx[c]) / N;
+    scratch[A + c] = G[c] * inv;
+    scratch[Kc + c] = k;
+    scratch[B + c] = (G[c] * inv * sdy[c]) / N - k * M[c];
   }
-  for (let r = 0; r < N; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) DX[o + c] = a[c] * DY[o + c] - k[c] * X[o + c] - b[c];
-  }
+  runRows(mem, K.bnGradApply, [at(backend, dy), at(backend, x), at(backend, dx), N, C], N, C);
   return [dx, dgamma, dbeta];
 }

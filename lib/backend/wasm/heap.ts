@@ -14,6 +14,8 @@ import * as tf from "@tensorflow/tfjs-core";
 export interface WasmBackend extends tf.KernelBackend {
   wasm: {
     HEAPU8: Uint8Array;
+    /** The module's memory (set by emscripten's threaded build). */
+    wasmMemory?: WebAssembly.Memory;
     _malloc(bytes: number): number;
     _free(ptr: number): void;
   };
@@ -75,4 +77,21 @@ export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/**
+ * The wasm memory behind the heap: the module's own `WebAssembly.Memory` when
+ * it exposes one (threaded build), else a stand-in whose `buffer` is the heap's.
+ */
+export function memoryOf(backend: WasmBackend): WebAssembly.Memory {
+  return backend.wasm.wasmMemory ?? ({
+    get buffer() {
+      return backend.wasm.HEAPU8.buffer;
+    },
+  } as WebAssembly.Memory);
+}
+
+/** A tensor's position in the heap in float32 elements (its byte offset / 4). */
+export function at(backend: WasmBackend, t: { dataId: object }): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
 }

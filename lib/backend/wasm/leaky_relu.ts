@@ -6,25 +6,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { f32, runStock, sizeOf, type WasmBackend } from "./heap.ts";
+import { at, memoryOf, runStock, sizeOf, type WasmBackend } from "./heap.ts";
+import { runRows } from "./parallel.ts";
+import { K } from "./row_kernels.ts";
 
 /** Kernel name of the fused LeakyReLU gradient. */
 export const LEAKY_RELU_GRAD = "FerlabLeakyReluGrad";
-
-/**
- * 1 when the float32 with these bits is ≤ 0 (±0 included), else 0 — without
- * a branch: activations' signs are random, and a mispredicted branch per
- * element made the plain `x > 0 ? … : …` loop five times slower.
- */
-function notPositive(bits: number): number {
-  return ((bits - 1) >>> 31) | (bits >>> 31);
-}
-
-/** An Int32Array view of a float32 tensor's bits. */
-function i32(backend: WasmBackend, t: tf.TensorInfo): Int32Array {
-  const v = f32(backend, t);
-  return new Int32Array(v.buffer, v.byteOffset, v.length);
-}
 
 /** `LeakyRelu` for wasm (float32; others use the stock kernel). */
 export function leakyRelu(
@@ -33,9 +20,8 @@ export function leakyRelu(
   const { x } = inputs;
   if (x.dtype !== "float32") return runStock(backend, "LeakyRelu", inputs, attrs);
   const out = backend.makeOutput(x.shape, "float32");
-  const X = f32(backend, x), Y = f32(backend, out), XI = i32(backend, x);
-  const coef = new Float32Array([1, attrs.alpha]), n = sizeOf(x.shape);
-  for (let i = 0; i < n; i++) Y[i] = X[i] * coef[notPositive(XI[i])];
+  const n = sizeOf(x.shape);
+  runRows(memoryOf(backend), K.leaky, [at(backend, x), at(backend, out), n, attrs.alpha], n);
   return out;
 }
 
@@ -49,9 +35,8 @@ export function leakyReluGrad(
 ): tf.TensorInfo {
   const { dy, x } = inputs;
   const out = backend.makeOutput(x.shape, "float32");
-  const XI = i32(backend, x), DY = f32(backend, dy), DX = f32(backend, out);
-  const coef = new Float32Array([1, attrs.alpha]), n = sizeOf(x.shape);
-  for (let i = 0; i < n; i++) DX[i] = DY[i] * coef[notPositive(XI[i])];
+  const n = sizeOf(x.shape);
+  runRows(memoryOf(backend), K.leakyGrad, [at(backend, dy), at(backend, x), at(backend, out), n, attrs.alpha], n);
   return out;
 }
 

@@ -6,7 +6,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { f32, type WasmBackend } from "./heap.ts";
+import { at, f32, memoryOf, type WasmBackend } from "./heap.ts";
+import { runRows } from "./parallel.ts";
+import { K } from "./row_kernels.ts";
 
 /** `MaxPoolGrad` for wasm (NHWC, float32). */
 export function maxPoolGrad(
@@ -32,7 +34,10 @@ export function maxPoolGrad(
   const dx = backend.makeOutput(input.shape, "float32");
   const X = f32(backend, input), DY = f32(backend, dy), DX = f32(backend, dx);
   if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && pt === 0 && pl === 0) {
-    pool2x2(X, DY, DX, B, H, W, C, OH, OW);
+    // rows/columns past the last full window (odd H or W) get no gradient
+    if (H !== 2 * OH || W !== 2 * OW) DX.fill(0);
+    const args = [at(backend, input), at(backend, dy), at(backend, dx), H, W, C, OH, OW];
+    runRows(memoryOf(backend), K.pool2x2Grad, args, B * OH, OW * C * 4);
     return dx;
   }
   DX.fill(0);
@@ -64,42 +69,4 @@ export function maxPoolGrad(
     }
   }
   return dx;
-}
-
-/** The common 2×2 stride-2 valid case: every input pixel belongs to at most one window. */
-function pool2x2(
-  X: Float32Array,
-  DY: Float32Array,
-  DX: Float32Array,
-  B: number,
-  H: number,
-  W: number,
-  C: number,
-  OH: number,
-  OW: number,
-): void {
-  // Rows/columns past the last full window (odd H or W) get no gradient.
-  if (H !== 2 * OH || W !== 2 * OW) DX.fill(0);
-  const row = W * C;
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const p00 = ((b * H + 2 * oh) * W + 2 * ow) * C, p01 = p00 + C, p10 = p00 + row, p11 = p10 + C;
-        const o = ((b * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          const a = X[p00 + c], bb = X[p01 + c], cc = X[p10 + c], d = X[p11 + c];
-          const g = DY[o + c];
-          // first maximum in scan order (top-left, top-right, bottom-left, bottom-right), as the cpu backend picks
-          let m = a, k = 0;
-          if (bb > m) (m = bb), (k = 1);
-          if (cc > m) (m = cc), (k = 2);
-          if (d > m) k = 3;
-          DX[p00 + c] = k === 0 ? g : 0;
-          DX[p01 + c] = k === 1 ? g : 0;
-          DX[p10 + c] = k === 2 ? g : 0;
-          DX[p11 + c] = k === 3 ? g : 0;
-        }
-      }
-    }
-  }
 }

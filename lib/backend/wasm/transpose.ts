@@ -6,7 +6,9 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { f32, runStock, type WasmBackend } from "./heap.ts";
+import { at, memoryOf, runStock, type WasmBackend } from "./heap.ts";
+import { runRows } from "./parallel.ts";
+import { K } from "./row_kernels.ts";
 
 /** Transposes a float32 tensor; uses run copies when `perm` keeps the last axis last. */
 export function transposeF32(backend: WasmBackend, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
@@ -23,15 +25,12 @@ export function transposeF32(backend: WasmBackend, x: tf.TensorInfo, perm: numbe
   const [n0, n1, n2] = [shape[p[0]], shape[p[1]], shape[p[2]]];
   const [s0, s1, s2] = [stride[p[0]], stride[p[1]], stride[p[2]]];
   const out = backend.makeOutput(perm.map((a) => x.shape[a]), "float32");
-  const src = f32(backend, x), dst = f32(backend, out);
-  let d = 0;
-  for (let i0 = 0; i0 < n0; i0++) {
-    for (let i1 = 0; i1 < n1; i1++) {
-      let s = i0 * s0 + i1 * s1;
-      for (let i2 = 0; i2 < n2; i2++, s += s2) {
-        for (let c = 0; c < run; c++) dst[d++] = src[s + c];
-      }
-    }
-  }
+  runRows(
+    memoryOf(backend),
+    K.transposeRuns,
+    [at(backend, x), at(backend, out), n0, n1, n2, s0, s1, s2, run],
+    n0,
+    n1 * n2 * run,
+  );
   return out;
 }
