@@ -86,6 +86,29 @@ Deno.test("conv2d gradients match cpu: strides 1 and 2, same and valid, odd size
   }
 });
 
+Deno.test("depthwise conv gradients (missing from stock wasm) match cpu", async () => {
+  const rng = makeRng("depthwise");
+  const cases: [number[], number[], number, "same" | "valid", number][] = [
+    [[2, 7, 7, 3], [3, 3, 3, 1], 1, "same", 1],
+    [[2, 8, 9, 4], [3, 3, 4, 2], 2, "same", 1],
+    [[2, 9, 9, 3], [3, 3, 3, 1], 2, "valid", 1],
+    [[2, 10, 10, 4], [5, 5, 4, 3], 1, "same", 1],
+  ];
+  for (const [xs, ws, s, pad, d] of cases) {
+    const x = { shape: xs, data: randArray(size(xs), rng) };
+    const w = { shape: ws, data: randArray(size(ws), rng) };
+    const [ours, ref] = await onBoth(
+      [x, w],
+      (x, w) =>
+        tf.grads((x: tf.Tensor, w: tf.Tensor) =>
+          tf.sum(tf.square(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, pad, "NHWC", d)))
+        )([x, w]),
+    );
+    assertClose(ours[0], ref[0], 1e-4, `depthwise x${xs} w${ws} s${s} ${pad} d${d} dx`);
+    assertClose(ours[1], ref[1], 1e-4, `depthwise x${xs} w${ws} s${s} ${pad} d${d} dw`);
+  }
+});
+
 Deno.test("sum and mean over leading, trailing and middle axes match cpu", async () => {
   const rng = makeRng("reduce");
   const shape = [4, 5, 6, 7];

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { captureStock, type KernelFn } from "./heap.ts";
 import { conv2DBackpropFilter, conv2DBackpropInput } from "./conv_grads.ts";
 import { batchNormTrain, batchNormTrainGrad, BN_BACKWARD, BN_FORWARD } from "./batch_norm.ts";
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise_grads.ts";
 import { identity } from "./identity.ts";
 import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad } from "./leaky_relu.ts";
 import { batchMatMul } from "./matmul.ts";
@@ -21,6 +22,8 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
   BatchMatMul: batchMatMul as unknown as KernelFn,
   [BN_FORWARD]: batchNormTrain as unknown as KernelFn,
   [BN_BACKWARD]: batchNormTrainGrad as unknown as KernelFn,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter as unknown as KernelFn,
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as unknown as KernelFn,
   Identity: identity as unknown as KernelFn,
   LeakyRelu: leakyRelu as unknown as KernelFn,
   [LEAKY_RELU_GRAD]: leakyReluGrad as unknown as KernelFn,
