@@ -46,6 +46,29 @@ function cropHW(backend: WasmBackend, t: tf.TensorInfo, h: number, w: number): t
   return out;
 }
 
+/** The forward conv's geometry from a gradient kernel's shapes and attributes (NHWC only). */
+function nhwcInfo(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+): tf.backend_util.Conv2DInfo {
+  const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  type Shape4 = [number, number, number, number];
+  const info = backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  if (info.dataFormat !== "channelsLast") throw new Error(`ferlab wasm ${kernel} supports NHWC only`);
+  return info;
+}
+
 /** `Conv2DBackpropFilter` for wasm. */
 export function conv2DBackpropFilter(
   { inputs, backend, attrs }: {
@@ -55,20 +78,12 @@ export function conv2DBackpropFilter(
   },
 ): tf.TensorInfo {
   const { x, dy } = inputs;
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    backend_util.convertConv2DDataFormat(dataFormat),
+  const info = nhwcInfo(
+    "Conv2DBackpropFilter",
+    x.shape,
+    (attrs as unknown as tf.Conv2DBackpropFilterAttrs).filterShape,
+    attrs,
   );
-  if (info.dataFormat !== "channelsLast") {
-    throw new Error("ferlab wasm Conv2DBackpropFilter supports NHWC only");
-  }
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
   const sh = info.strideHeight, sw = info.strideWidth;
   const pt = info.padInfo.top, pl = info.padInfo.left;
@@ -129,20 +144,12 @@ export function conv2DBackpropInput(
   },
 ): tf.TensorInfo {
   const { dy, filter } = inputs;
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    backend_util.convertConv2DDataFormat(dataFormat),
+  const info = nhwcInfo(
+    "Conv2DBackpropInput",
+    (attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape,
+    filter.shape,
+    attrs,
   );
-  if (info.dataFormat !== "channelsLast") {
-    throw new Error("ferlab wasm Conv2DBackpropInput supports NHWC only");
-  }
   const { inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW } = info;
   const sh = info.strideHeight, sw = info.strideWidth;
   const up = sh > 1 || sw > 1 ? zeroInsert(backend, dy, sh, sw) : dy;
