@@ -23,7 +23,7 @@ import { writeExperimentReport } from "../lib/experiment/report.ts";
 import { saveModel } from "../lib/model/io.ts";
 import { buildBaseline, DEFAULT_BASELINE } from "../lib/models/baseline.ts";
 import { countFlops } from "../lib/models/flops.ts";
-import { makeRng } from "../lib/rng.ts";
+import { makeRng, type Rng } from "../lib/rng.ts";
 import { EarlyStopping } from "../lib/train/callbacks.ts";
 import { train } from "../lib/train/loop.ts";
 
@@ -69,7 +69,7 @@ await runMain(async () => {
   const augmentConfig = augmentPreset(config.augment);
   const augment = config.augment === "none"
     ? undefined
-    : (x: tf.Tensor4D, rng: ReturnType<typeof makeRng>) => augmentBatch(x, augmentConfig, rng);
+    : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng);
 
   // ## 4. Build the study's 4-block CNN
   const model = buildBaseline({ ...DEFAULT_BASELINE, seed: config.seed });
