@@ -7,6 +7,7 @@
  * @module
  */
 import { EMOTIONS } from "../data/fer2013.ts";
+import type { BackendInfo } from "../backend/select.ts";
 import type { Evaluation } from "../eval/metrics.ts";
 import { confusionMatrix, learningCurves } from "../report/charts.ts";
 import { configBlock, fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
@@ -43,6 +44,33 @@ function dataLine(d: DataFacts): string {
     `PrivateTest ${fmtInt(u.PrivateTest)}), fingerprint \`${d.fingerprint}\``;
 }
 
+function splitLine(protocol: string, p: Prepared): string {
+  const train = p.trainRows.length < p.split.train.length
+    ? `${fmtInt(p.trainRows.length)} of ${fmtInt(p.split.train.length)} (--limit-train)`
+    : fmtInt(p.trainRows.length);
+  return `${protocol} protocol: train ${train}, val ${fmtInt(p.split.val.length)}, ` +
+    `test ${fmtInt(p.split.test.length)} (cache key \`${p.splitCache.key}\`)`;
+}
+
+function backendLine(b: BackendInfo): string {
+  const parts = [
+    b.name,
+    b.threads ? `${b.threads} XNNPACK thread(s)` : "",
+    b.kernelThreads ? `JS kernels on ${b.kernelThreads} thread(s)` : "",
+    b.adapter ?? "",
+    `TF.js ${b.tfjs}`,
+    b.kernels ? `ferlab kernels: ${b.kernels.join(", ")}` : "",
+  ];
+  return parts.filter(Boolean).join(", ");
+}
+
+function bnLine(rows: number): string {
+  return rows > 0
+    ? `population statistics re-estimated on ${fmtInt(rows)} training images before every validation ` +
+      "(training itself uses batch statistics, as always)"
+    : "Keras moving averages (momentum 0.99), not re-estimated";
+}
+
 /** How the training ended, in words. */
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
@@ -62,24 +90,15 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
   const last = history.at(-1);
   const facts: [string, string][] = [
     ["Data", dataLine(p.dataFacts)],
-    [
-      "Split",
-      `${(run.config as { protocol: string }).protocol} protocol: train ${fmtInt(p.trainRows.length)}, val ${
-        fmtInt(p.split.val.length)
-      }, test ${fmtInt(p.split.test.length)} (cache key \`${p.splitCache.key}\`)`,
-    ],
+    ["Split", splitLine((run.config as { protocol: string }).protocol, p)],
     ["Seed", String((run.config as { seed: number }).seed)],
-    [
-      "Backend",
-      `${p.backend.name}${p.backend.threads ? `, ${p.backend.threads} thread(s)` : ""}${
-        p.backend.adapter ? `, ${p.backend.adapter}` : ""
-      }, TF.js ${p.backend.tfjs}${p.backend.kernels ? `, ferlab kernels: ${p.backend.kernels.join(", ")}` : ""}`,
-    ],
+    ["Backend", backendLine(p.backend)],
     [
       "Runtime",
       `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
     ],
     ["Epochs", endedHow(t, planned) + (t.resumedFrom ? ` (resumed from epoch ${t.resumedFrom})` : "")],
+    ["Batch norm", bnLine((run.config as { bnRecalRows?: number }).bnRecalRows ?? 0)],
     [
       "Wall time",
       `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${
@@ -92,6 +111,7 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     ],
     ["Date", new Date().toISOString()],
   ];
+
   const notes = [...p.dataFacts.notes, ...p.split.notes, ...p.backend.notes];
   const perClassRows = test.perClass.map((
     c,
