@@ -75,7 +75,7 @@ function bnLine(rows: number): string {
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
   if (t.cutShort) {
-    return `**cut short** after ${ran} of ${planned} epochs (${t.reason ?? "time budget"}); resume with --resume`;
+    return `**cut short** after ${ran} of ${planned} epochs (${t.reason ?? "time budget"}; continue it with --resume)`;
   }
   if (t.stoppedEarly) return `stopped early after ${ran} of ${planned} epochs (${t.reason ?? "callback"})`;
   return `completed ${ran} of ${planned} epochs`;

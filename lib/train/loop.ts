@@ -508,7 +508,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       ) {
         cutShort = true;
         reason = `time budget of ${opts.maxSeconds}s used up after epoch ${epoch}/${epochs} ` +
-          `(${elapsed.toFixed(0)}s); resume to continue`;
+          `(${elapsed.toFixed(0)}s)`;
         log(reason);
       }
       const ending = stoppedEarly || cutShort || epoch === epochs;
