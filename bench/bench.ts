@@ -65,6 +65,24 @@ const RUNS: Run[] = [
     steps: 2,
   },
   {
+    label: `profile: wasm ferlab, ${cores} threads`,
+    backend: "wasm",
+    threads: cores,
+    model: "baseline",
+    batch: 64,
+    steps: 3,
+    profile: true,
+  },
+  {
+    label: `profile: wasm ferlab, ${cores} threads`,
+    backend: "wasm",
+    threads: cores,
+    model: "deep",
+    batch: 64,
+    steps: 2,
+    profile: true,
+  },
+  {
     label: `augment (strong), wasm ${cores} threads`,
     backend: "wasm",
     threads: cores,
@@ -109,6 +127,7 @@ async function measure(run: Run): Promise<Record<string, unknown>> {
     String(run.maxSeconds ?? 120),
     ...(run.stock ? ["--stock"] : []),
     ...(run.soak ? ["--soak"] : []),
+    ...(run.profile ? ["--profile"] : []),
   ];
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), { args: cmdArgs, stdout: "piped", stderr: "piped" }).output();
@@ -175,7 +194,7 @@ interface BenchJson {
   results: Record<string, unknown>[];
   load: { path: string; rows: number; seconds: number } | { path: string; error: string };
   /** Runs measured again later with --only (the rest is from `date`). */
-  remeasured?: { date: string; only: string; seconds: number };
+  remeasured?: { date: string; only: string; seconds: number }[];
 }
 
 let bench: BenchJson;
@@ -190,7 +209,7 @@ else if (args.only) {
     ...old,
     runs: [...old.runs.filter((r) => !freshKeys.has(key(r))), ...fresh.runs],
     results: [...old.results.filter((r) => !freshKeys.has(key(r))), ...fresh.results],
-    remeasured: { date: fresh.date, only: args.only, seconds: fresh.seconds },
+    remeasured: [...(old.remeasured ?? []), { date: fresh.date, only: args.only, seconds: fresh.seconds }],
   };
 } else bench = await runAll();
 const { results, load } = bench;
@@ -227,7 +246,9 @@ const markdown = [
   "",
   `Measured ${bench.date} on a machine with ${bench.cores} logical cores, Deno ${bench.deno}, ${bench.os}; ` +
   `whole benchmark ${fmtSeconds(bench.seconds)}` +
-  (bench.remeasured ? ` (runs matching \`${bench.remeasured.only}\` measured again ${bench.remeasured.date})` : "") +
+  (bench.remeasured?.length
+    ? ` (${bench.remeasured.map((m) => `runs matching \`${m.only}\` measured again ${m.date}`).join("; ")})`
+    : "") +
   ". " +
   "Each row is a fresh process; training = one optimizer step (forward + backward + Adam) on random 48×48 inputs, " +
   "after one warm-up step; inference = `model.predict` of the same batch. `step/fwd` is the training step's time " +
@@ -265,17 +286,15 @@ const markdown = [
     ].join("\n")
     : "",
   ...profiles.map((r) => {
-    const rows = (r.profile as { kernel: string; ms: number; calls: number }[]).filter((k) =>
-      !k.kernel.endsWith("__op")
-    );
+    const rows = (r.profile as { kernel: string; ms: number; calls: number }[])
+      // op-level wrappers repeat their kernels' time
+      .filter((k) => !k.kernel.endsWith("__op") && k.kernel !== "unnamed scope");
     const total = rows.reduce((a, k) => a + k.ms, 0);
     return [
       `## Where the time goes: ${r.model}, ${String(r.label).replace("profile: ", "")}, batch ${r.batch}`,
       "",
-      `One training step measured by \`tf.profile\` (kernel times summed over calls; \`unnamed scope\` is the fused ` +
-      `batch-norm op's wrapper around \`FerlabBatchNormTrain\`); step ${num(r.stepMs, 0)} ms, forward ${
-        num(r.forwardMs, 0)
-      } ms.`,
+      `One training step measured by \`tf.profile\` (kernel times summed over calls, op-level wrappers left out); ` +
+      `step ${num(r.stepMs, 0)} ms, forward ${num(r.forwardMs, 0)} ms.`,
       "",
       mdTable(
         ["kernel", "ms", "share", "calls"],

@@ -48,6 +48,8 @@ export async function startRowPool(memory: WebAssembly.Memory, threads: number):
   stopRowPool();
   heap = memory;
   if (threads < 2 || !(memory.buffer instanceof SharedArrayBuffer)) return 1;
+  // FERLAB_KERNEL_THREADS=1 keeps the JS kernels on the main thread (for A/B timing)
+  if (Deno.env.get("FERLAB_KERNEL_THREADS") === "1") return 1;
   const data: RowWorkerData = { memory, control, scratch: scratchBuffer, part: 1 };
   let worker: Worker;
   try {
