@@ -11,9 +11,28 @@ import { f32, type WasmBackend } from "./heap.ts";
 
 type Shape4 = [number, number, number, number];
 
-function info(xShape: Shape4, filterShape: Shape4, attrs: Record<string, unknown>) {
+/** The forward depthwise conv's geometry, flattened for the loops below. */
+function geometry(xShape: Shape4, filterShape: Shape4, attrs: Record<string, unknown>) {
   const { strides, dilations, pad, dimRoundingMode } = attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
-  return tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, dilations, pad, dimRoundingMode, true);
+  const c = tf.backend_util.computeConv2DInfo(xShape, filterShape, strides, dilations, pad, dimRoundingMode, true);
+  return {
+    inShape: c.inShape as number[],
+    B: c.batchSize,
+    H: c.inHeight,
+    W: c.inWidth,
+    C: c.inChannels,
+    OH: c.outHeight,
+    OW: c.outWidth,
+    KH: c.filterHeight,
+    KW: c.filterWidth,
+    sh: c.strideHeight,
+    sw: c.strideWidth,
+    dh: c.dilationHeight,
+    dw: c.dilationWidth,
+    M: c.outChannels / c.inChannels,
+    pt: c.padInfo.top,
+    pl: c.padInfo.left,
+  };
 }
 
 /** `DepthwiseConv2dNativeBackpropInput` for wasm. */
@@ -25,12 +44,9 @@ export function depthwiseBackpropInput(
   },
 ): tf.TensorInfo {
   const { dy, filter } = inputs;
-  const c = info(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = c;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = c;
-  const { dilationHeight: dh, dilationWidth: dw } = c;
-  const M = c.outChannels / C, pt = c.padInfo.top, pl = c.padInfo.left;
-  const dx = backend.makeOutput(c.inShape, "float32");
+  const g = geometry(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
+  const { B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, M, pt, pl } = g;
+  const dx = backend.makeOutput(g.inShape, "float32");
   const DY = f32(backend, dy), F = f32(backend, filter), DX = f32(backend, dx);
   DX.fill(0);
   const CM = C * M;
@@ -67,11 +83,11 @@ export function depthwiseBackpropFilter(
   },
 ): tf.TensorInfo {
   const { x, dy } = inputs;
-  const c = info(x.shape as Shape4, attrs.filterShape as Shape4, attrs);
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = c;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = c;
-  const { dilationHeight: dh, dilationWidth: dw } = c;
-  const M = c.outChannels / C, pt = c.padInfo.top, pl = c.padInfo.left;
+  const { B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, M, pt, pl } = geometry(
+    x.shape as Shape4,
+    attrs.filterShape as Shape4,
+    attrs,
+  );
   const CM = C * M;
   const acc = new Float64Array(KH * KW * CM);
   const X = f32(backend, x), DY = f32(backend, dy);
