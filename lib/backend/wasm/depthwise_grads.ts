@@ -35,20 +35,13 @@ function geometry(xShape: Shape4, filterShape: Shape4, attrs: Record<string, unk
   };
 }
 
-/** `DepthwiseConv2dNativeBackpropInput` for wasm. */
-export function depthwiseBackpropInput(
-  { inputs, backend, attrs }: {
-    inputs: { dy: tf.TensorInfo; filter: tf.TensorInfo };
-    backend: WasmBackend;
-    attrs: Record<string, unknown>;
-  },
-): tf.TensorInfo {
-  const { dy, filter } = inputs;
-  const g = geometry(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
+/**
+ * Calls `visit(dyOffset, xOffset, filterOffset)` for every output pixel and
+ * every filter tap that lands inside the input; the per-tap work is a loop
+ * over C channels × M multipliers, so the call costs nothing noticeable.
+ */
+function forEachTap(g: ReturnType<typeof geometry>, visit: (g0: number, x0: number, f0: number) => void): void {
   const { B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, M, pt, pl } = g;
-  const dx = backend.makeOutput(g.inShape, "float32");
-  const DY = f32(backend, dy), F = f32(backend, filter), DX = f32(backend, dx);
-  DX.fill(0);
   const CM = C * M;
   for (let b = 0; b < B; b++) {
     for (let oh = 0; oh < OH; oh++) {
@@ -60,17 +53,35 @@ export function depthwiseBackpropInput(
           for (let kw = 0; kw < KW; kw++) {
             const iw = ow * sw + kw * dw - pl;
             if (iw < 0 || iw >= W) continue;
-            const x0 = ((b * H + ih) * W + iw) * C, f0 = (kh * KW + kw) * CM;
-            for (let ch = 0; ch < C; ch++) {
-              let s = 0;
-              for (let m = 0; m < M; m++) s += DY[g0 + ch * M + m] * F[f0 + ch * M + m];
-              DX[x0 + ch] += s;
-            }
+            visit(g0, ((b * H + ih) * W + iw) * C, (kh * KW + kw) * CM);
           }
         }
       }
     }
   }
+}
+
+/** `DepthwiseConv2dNativeBackpropInput` for wasm. */
+export function depthwiseBackpropInput(
+  { inputs, backend, attrs }: {
+    inputs: { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    backend: WasmBackend;
+    attrs: Record<string, unknown>;
+  },
+): tf.TensorInfo {
+  const { dy, filter } = inputs;
+  const g = geometry(attrs.inputShape as Shape4, filter.shape as Shape4, attrs);
+  const { C, M } = g;
+  const dx = backend.makeOutput(g.inShape, "float32");
+  const DY = f32(backend, dy), F = f32(backend, filter), DX = f32(backend, dx);
+  DX.fill(0);
+  forEachTap(g, (g0, x0, f0) => {
+    for (let ch = 0; ch < C; ch++) {
+      let s = 0;
+      for (let m = 0; m < M; m++) s += DY[g0 + ch * M + m] * F[f0 + ch * M + m];
+      DX[x0 + ch] += s;
+    }
+  });
   return dx;
 }
 
@@ -83,34 +94,16 @@ export function depthwiseBackpropFilter(
   },
 ): tf.TensorInfo {
   const { x, dy } = inputs;
-  const { B, H, W, C, OH, OW, KH, KW, sh, sw, dh, dw, M, pt, pl } = geometry(
-    x.shape as Shape4,
-    attrs.filterShape as Shape4,
-    attrs,
-  );
-  const CM = C * M;
-  const acc = new Float64Array(KH * KW * CM);
+  const g = geometry(x.shape as Shape4, attrs.filterShape as Shape4, attrs);
+  const { C, M } = g;
+  const acc = new Float64Array(g.KH * g.KW * C * M);
   const X = f32(backend, x), DY = f32(backend, dy);
-  for (let b = 0; b < B; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const g0 = ((b * OH + oh) * OW + ow) * CM;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * sh + kh * dh - pt;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * sw + kw * dw - pl;
-            if (iw < 0 || iw >= W) continue;
-            const x0 = ((b * H + ih) * W + iw) * C, f0 = (kh * KW + kw) * CM;
-            for (let ch = 0; ch < C; ch++) {
-              const v = X[x0 + ch];
-              for (let m = 0; m < M; m++) acc[f0 + ch * M + m] += v * DY[g0 + ch * M + m];
-            }
-          }
-        }
-      }
+  forEachTap(g, (g0, x0, f0) => {
+    for (let ch = 0; ch < C; ch++) {
+      const v = X[x0 + ch];
+      for (let m = 0; m < M; m++) acc[f0 + ch * M + m] += v * DY[g0 + ch * M + m];
     }
-  }
+  });
   const out = backend.makeOutput(attrs.filterShape as number[], "float32");
   f32(backend, out).set(acc);
   return out;
