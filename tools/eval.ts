@@ -16,8 +16,8 @@ import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
-import { runMain } from "../lib/experiment/main.ts";
-import { loadModel } from "../lib/model/io.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { loadModel } from "../lib/models/io.ts";
 
 const HELP = `Usage: deno task eval --model DIR [--data PATH] [--usage Training|PublicTest|PrivateTest]
                       [--backend ${BACKENDS.join("|")}] [--batch-size N] [--skip-bad]

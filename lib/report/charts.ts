@@ -186,8 +186,8 @@ export function learningCurves(
   } as ChartSpec;
 }
 
-/** Options for {@link confusionMatrix}. */
-export interface ConfusionMatrixOptions extends TitleOption {
+/** Options for {@link confusionChart}. */
+export interface ConfusionChartOptions extends TitleOption {
   /**
    * Colour and label cells by row-normalized recall (share of each true
    * class predicted as each column) instead of raw counts.
@@ -207,21 +207,21 @@ export interface ConfusionMatrixOptions extends TitleOption {
  * @throws RangeError when the matrix is not square, does not match
  *   `labels`, or holds a negative or non-finite count.
  */
-export function confusionMatrix(
+export function confusionChart(
   matrix: readonly (readonly number[])[],
   labels: readonly string[],
-  { normalize = false, title }: ConfusionMatrixOptions = {},
+  { normalize = false, title }: ConfusionChartOptions = {},
 ): ChartSpec {
   const k = labels.length;
-  if (k === 0) throw new RangeError("confusionMatrix: no labels");
+  if (k === 0) throw new RangeError("confusionChart: no labels");
   if (new Set(labels).size !== k) {
     throw new RangeError(
-      `confusionMatrix: labels are not unique: ${labels.join(", ")}`,
+      `confusionChart: labels are not unique: ${labels.join(", ")}`,
     );
   }
   if (matrix.length !== k) {
     throw new RangeError(
-      `confusionMatrix: matrix has ${matrix.length} rows but ${k} labels`,
+      `confusionChart: matrix has ${matrix.length} rows but ${k} labels`,
     );
   }
   const values: {
@@ -234,13 +234,13 @@ export function confusionMatrix(
   matrix.forEach((row, t) => {
     if (row.length !== k) {
       throw new RangeError(
-        `confusionMatrix: row ${t} (${labels[t]}) has ${row.length} cells, expected ${k}`,
+        `confusionChart: row ${t} (${labels[t]}) has ${row.length} cells, expected ${k}`,
       );
     }
     row.forEach((c, p) => {
       if (!Number.isFinite(c) || c < 0) {
         throw new RangeError(
-          `confusionMatrix: cell [${t}][${p}] is ${c}, not a non-negative count`,
+          `confusionChart: cell [${t}][${p}] is ${c}, not a non-negative count`,
         );
       }
     });

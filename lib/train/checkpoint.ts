@@ -18,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { DataError } from "../data/fer2013.ts";
-import { type NamedTensor, readWeights, saveModel } from "../model/io.ts";
+import { type NamedTensor, readWeights, saveModel } from "../models/io.ts";
 import type { Callback, CallbackState, EpochLog } from "./callbacks.ts";
 
 /** Version of the checkpoint layout; bumped on incompatible changes. */

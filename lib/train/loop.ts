@@ -21,7 +21,7 @@ import { recalibrateBatchNorm, sampleRows } from "./bn_recalibrate.ts";
 import { makeRng, type Rng } from "../rng.ts";
 import { batchBounds, batchOrder, oneHot, toImageTensor } from "../data/batches.ts";
 import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
-import type { NamedTensor } from "../model/io.ts";
+import type { NamedTensor } from "../models/io.ts";
 import type { Callback, CallbackAction, EpochLog } from "./callbacks.ts";
 import {
   type CheckpointState,

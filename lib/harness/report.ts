@@ -9,7 +9,7 @@
 import { EMOTIONS } from "../data/fer2013.ts";
 import type { BackendInfo } from "../backend/select.ts";
 import type { Evaluation } from "../eval/metrics.ts";
-import { confusionMatrix, learningCurves } from "../report/charts.ts";
+import { confusionChart, learningCurves } from "../report/charts.ts";
 import { configBlock, fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef, writeReport } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
@@ -209,7 +209,7 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
   };
   const charts = {
     curves: learningCurves(history, { title: `${run.title}: learning curves` }),
-    confusion: confusionMatrix(test.confusion, EMOTIONS, { title: `${run.title}: test confusion (counts)` }),
+    confusion: confusionChart(test.confusion, EMOTIONS, { title: `${run.title}: test confusion (counts)` }),
   };
   const { files } = await writeReport(outDir, run.name, { markdown, charts, json });
   return files;

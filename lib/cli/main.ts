@@ -6,7 +6,7 @@
  * @module
  */
 import { DataError } from "../data/fer2013.ts";
-import { UsageError } from "../cli/args.ts";
+import { UsageError } from "./args.ts";
 import { BackendUnavailable } from "../backend/select.ts";
 
 /** Error classes whose message is the whole story for the user. */
