@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import { parseArgs } from "node:util";
 import { type BackendChoice, BACKENDS } from "../backend/select.ts";
 import { type Protocol, PROTOCOLS } from "../data/split.ts";
@@ -69,12 +70,7 @@ export function flagName(key: string): string {
 }
 
 /** A bad command line; the CLI prints the message and usage, no stack. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export class UsageError extends UserError {}
 
 /** Builds the usage text for a script. */
 export function usage(script: string, flags: Record<string, ExtraFlag>, defaults: object): string {
