@@ -15,7 +15,7 @@ import { buildDeep } from "../lib/models/deep.ts";
 import { countFlops } from "../lib/models/flops.ts";
 import { augmentBatch, augmentPreset } from "../lib/data/augment.ts";
 import { makeRng } from "../lib/rng.ts";
-import { trainStep } from "../lib/train/loop.ts";
+import { trainStep } from "../lib/train/step.ts";
 
 const a = parseArgs({
   args: Deno.args,
