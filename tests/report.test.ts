@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compile } from "vega-lite";
 import { EMOTIONS } from "../lib/data/fer2013.ts";
-import { barChart, type ChartSpec, confusionChart, learningCurves, perClassBars } from "../lib/report/charts.ts";
+import {
+  barChart,
+  type ChartSpec,
+  confusionChart,
+  learningCurves,
+  perClassBars,
+  reliabilityDiagram,
+} from "../lib/report/charts.ts";
+import { reliabilityBins } from "../lib/eval/calibration.ts";
 import { configBlock, fmtInt, fmtNumber, fmtSeconds, imageLink, mdTable, pct } from "../lib/report/markdown.ts";
 import { compileSpec, RenderError, renderSvg } from "../lib/report/render.ts";
 import { chartFile, chartRef, writeReport } from "../lib/report/write.ts";
@@ -104,6 +112,20 @@ Deno.test("confusionChart rejects malformed input", () => {
     /cell \[0\]\[1\]/,
   );
   assert.throws(() => confusionChart([[1, 0], [0, 1]], ["a", "a"]), /unique/);
+});
+
+Deno.test("reliabilityDiagram draws one bar and one dot per non-empty bin, and the diagonal", async () => {
+  // 3 images, 2 classes: confidences 0.9 (right), 0.9 (wrong), 0.6 (right) → two non-empty bins of 15
+  const bins = reliabilityBins(Float32Array.of(0.9, 0.1, 0.1, 0.9, 0.6, 0.4), [0, 0, 0], 2);
+  const spec = reliabilityDiagram(bins, { title: "test reliability" });
+  const texts = await check(spec);
+  for (const t of ["test reliability", "confidence (top class)", "accuracy"]) {
+    assert.ok(texts.includes(t), `missing "${t}" in ${texts.join("|")}`);
+  }
+  const layers = (spec as unknown as { layer: { data: { values: Record<string, number>[] } }[] }).layer;
+  assert.deepEqual(layers[0].data.values.map((v) => [v.count, v.accuracy]), [[1, 1], [2, 0.5]]);
+  assert.deepEqual(JSON.parse(JSON.stringify(layers[1].data.values)), [{ x: 0, y: 0 }, { x: 1, y: 1 }]);
+  assert.throws(() => reliabilityDiagram([]), /no bins/);
 });
 
 Deno.test("perClassBars renders classes and metrics", async () => {

@@ -518,3 +518,92 @@ export function barChart(
     ],
   } as ChartSpec;
 }
+
+/** One bin of {@link reliabilityDiagram} (as `lib/eval/calibration.ts` computes them). */
+export interface ReliabilityBinRow {
+  /** Lower edge of the confidence bin. */
+  lo: number;
+  /** Upper edge of the confidence bin. */
+  hi: number;
+  /** Images in the bin. */
+  count: number;
+  /** Their mean top-class confidence. */
+  confidence: number;
+  /** Their accuracy. */
+  accuracy: number;
+}
+
+/**
+ * Reliability diagram (Guo et al. 2017): for each confidence bin, a bar as
+ * high as the accuracy of the images in it, over the bin's width; a dot at
+ * (mean confidence, accuracy) sized by the bin's count; and the diagonal of
+ * perfect calibration. Bars under the diagonal mean over-confidence. Empty
+ * bins draw nothing.
+ *
+ * @example
+ * ```ts
+ * const spec = reliabilityDiagram(evaluation.calibration.bins, { title: "test set" });
+ * ```
+ *
+ * @throws RangeError when `bins` is empty or a bin's edges are not in [0, 1].
+ */
+export function reliabilityDiagram(
+  bins: readonly ReliabilityBinRow[],
+  { title = "Reliability diagram" }: TitleOption = {},
+): ChartSpec {
+  if (bins.length === 0) throw new RangeError("reliabilityDiagram: no bins");
+  bins.forEach((b, i) => {
+    if (!(b.lo >= 0 && b.hi <= 1 && b.lo < b.hi)) {
+      throw new RangeError(`reliabilityDiagram: bin ${i} has edges [${b.lo}, ${b.hi}]`);
+    }
+  });
+  const values = bins.filter((b) => b.count > 0).map((b) => ({
+    lo: b.lo,
+    hi: b.hi,
+    count: b.count,
+    confidence: b.confidence,
+    accuracy: b.accuracy,
+    gap: b.accuracy - b.confidence,
+  }));
+  const axis = { type: "quantitative" as const, scale: { domain: [0, 1] } };
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: CHART_HEIGHT,
+    height: CHART_HEIGHT,
+    layer: [
+      {
+        data: { values },
+        mark: { type: "rect", opacity: 0.6, stroke: "white" },
+        encoding: {
+          x: { field: "lo", ...axis, title: "confidence (top class)" },
+          x2: { field: "hi" },
+          y: { field: "accuracy", ...axis, title: "accuracy" },
+          y2: { datum: 0 },
+          color: { value: "#4c78a8" },
+          tooltip: [
+            { field: "lo", type: "quantitative", format: ".3f", title: "from" },
+            { field: "hi", type: "quantitative", format: ".3f", title: "to" },
+            { field: "count", type: "quantitative" },
+            { field: "confidence", type: "quantitative", format: ".3f" },
+            { field: "accuracy", type: "quantitative", format: ".3f" },
+          ],
+        },
+      },
+      {
+        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        mark: { type: "line", color: "gray", strokeDash: [4, 4] },
+        encoding: { x: { field: "x", ...axis }, y: { field: "y", ...axis } },
+      },
+      {
+        data: { values },
+        mark: { type: "point", filled: true, color: "#e45756" },
+        encoding: {
+          x: { field: "confidence", ...axis },
+          y: { field: "accuracy", ...axis },
+          size: { field: "count", type: "quantitative", title: "images" },
+        },
+      },
+    ],
+  } as ChartSpec;
+}
