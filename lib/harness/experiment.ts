@@ -32,11 +32,11 @@ import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/aug
 import { evaluate, type ProbabilisticEvaluation } from "../eval/metrics.ts";
 import { countFlops } from "../models/flops.ts";
 import { saveModel } from "../models/io.ts";
-import { makeRng, type Rng } from "../rng.ts";
+import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
 import type { Callback } from "../train/callbacks.ts";
 import { train, type TrainResult } from "../train/loop.ts";
 import { log, prepare, type Prepared } from "./prepare.ts";
-import { type ReportExtras, writeExperimentReport } from "./report.ts";
+import { type ReportExtras, writeExperimentReport, writeUnfinishedReport } from "./report.ts";
 
 /** What an experiment script declares about itself. */
 export interface ExperimentSpec<C extends CommonConfig> {
@@ -54,6 +54,12 @@ export interface ExperimentSpec<C extends CommonConfig> {
   quick: Partial<C>;
   /** Flags beyond the common ones. */
   flags?: Flags;
+  /**
+   * A suffix naming a variant of the experiment (e.g. an ablation), so its
+   * report, model and checkpoint do not overwrite the main run's:
+   * `name_<variant>`. Undefined for the main run.
+   */
+  variant?: (config: C) => string | undefined;
 }
 
 /** Options of {@link Experiment.train}; the run's config supplies the rest. */
@@ -70,7 +76,10 @@ export interface ExperimentTrainOptions {
   trainRows?: Int32Array;
   /** Epochs (default `config.epochs`). */
   epochs?: number;
-  /** Checkpoint folder name under `<out>/checkpoints/` (default the experiment's name); false for none. */
+  /**
+   * Checkpoint folder name under `<out>/checkpoints/` (default the experiment's name); false for none, which
+   * also exempts the run from `--max-minutes` (a run that cannot resume must not be cut short).
+   */
   checkpoint?: string | false;
   /** Seed label of the training rng (default "train": `${seed}:train`). */
   rngLabel?: string;
@@ -89,8 +98,13 @@ export interface Finished {
 /** A running experiment: its resolved config, data and split, and the train/finish steps. */
 export class Experiment<C extends CommonConfig> {
   private readonly t0 = performance.now();
+  /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<variant>` for a variant. */
+  readonly name: string;
 
-  constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {}
+  constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {
+    const variant = spec.variant?.(config);
+    this.name = variant ? `${spec.name}_${variant}` : spec.name;
+  }
 
   /** True when training on ferlab's synthetic stand-in rather than FER2013. */
   get synthetic(): boolean {
@@ -103,9 +117,7 @@ export class Experiment<C extends CommonConfig> {
   }
 
   /** Logs to stderr (stdout stays free for machine-readable output). */
-  log(line: string): void {
-    log(line);
-  }
+  readonly log = (line: string): void => log(line);
 
   /**
    * Trains `model` in place on the run's training rows, validating on its
@@ -117,7 +129,7 @@ export class Experiment<C extends CommonConfig> {
     const callbacks = opts.callbacks ?? [];
     const preset = opts.augment ?? "none";
     const augmentConfig = augmentPreset(preset);
-    const checkpoint = opts.checkpoint ?? this.spec.name;
+    const checkpoint = opts.checkpoint ?? this.name;
     try {
       return await train({
         model,
@@ -133,7 +145,10 @@ export class Experiment<C extends CommonConfig> {
         callbacks,
         ...(checkpoint === false ? {} : { checkpoint: { dir: `${config.out}/checkpoints/${checkpoint}` } }),
         resume: checkpoint !== false && config.resume,
-        maxSeconds: config.maxMinutes > 0 ? config.maxMinutes * 60 - this.elapsedSeconds() : undefined,
+        // Only a checkpointed run may be cut short by the budget: it can resume.
+        maxSeconds: checkpoint !== false && config.maxMinutes > 0
+          ? config.maxMinutes * 60 - this.elapsedSeconds()
+          : undefined,
         bnRecalibrationRows: config.bnRecalRows,
         progress: opts.progress ?? true,
       });
@@ -145,6 +160,40 @@ export class Experiment<C extends CommonConfig> {
   /** Seconds since the experiment started. */
   elapsedSeconds(): number {
     return (performance.now() - this.t0) / 1000;
+  }
+
+  /** True once `--max-minutes` (when set) has passed since the experiment started. */
+  outOfTime(): boolean {
+    return this.config.maxMinutes > 0 && this.elapsedSeconds() >= this.config.maxMinutes * 60;
+  }
+
+  /** A seeded random subset of `n` training rows (all of them when there are fewer), e.g. for a search. */
+  sampleTrainRows(n: number, label: string): Int32Array {
+    const rows = this.prepared.trainRows;
+    if (n <= 0 || n >= rows.length) return rows;
+    return shuffleInPlace(Int32Array.from(rows), this.rng(label)).slice(0, n);
+  }
+
+  /**
+   * Writes the report of a run that ended before it had a model to evaluate
+   * (e.g. a search cut short by `--max-minutes`): the story, a bold note of
+   * `why`, the extras, the run facts and the resolved config.
+   */
+  async reportUnfinished(why: string, extras: ReportExtras = {}): Promise<string[]> {
+    const { spec, config, prepared } = this;
+    const files = await writeUnfinishedReport(config.out, {
+      name: this.name,
+      title: spec.title,
+      story: spec.story,
+      studyAccuracy: spec.studyAccuracy,
+      config,
+      prepared,
+      wallSeconds: this.elapsedSeconds(),
+      why,
+      extras,
+    });
+    log(`wrote ${files.join(", ")}`);
+    return files;
   }
 
   /**
@@ -162,12 +211,12 @@ export class Experiment<C extends CommonConfig> {
       }, ` +
         `ECE ${(100 * test.calibration.ece).toFixed(2)}% (${vsStudy} ${(100 * spec.studyAccuracy).toFixed(2)}%)`,
     );
-    const modelDir = `models/${spec.name}`;
+    const modelDir = `models/${this.name}`;
     await saveModel(model, `${config.out}/${modelDir}`);
     const summary: string[] = [];
     model.summary(100, undefined, (line: string) => summary.push(line));
     const files = await writeExperimentReport(config.out, {
-      name: spec.name,
+      name: this.name,
       title: spec.title,
       story: spec.story,
       studyAccuracy: spec.studyAccuracy,
@@ -186,6 +235,12 @@ export class Experiment<C extends CommonConfig> {
   }
 }
 
+/** Logs the resolved config, then prepares backend, data and split. */
+function prepareLogged<C extends CommonConfig>(config: C, name: string): Promise<Prepared> {
+  log(`${name}: ${JSON.stringify(config)}`);
+  return prepare(config);
+}
+
 /**
  * Runs an experiment script: resolves its config from `argv` (printing
  * `--help`), prepares backend, data and split, then calls `body`. User
@@ -199,8 +254,7 @@ export function runExperiment<C extends CommonConfig>(
   return runMain(async () => {
     const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.defaults, spec.quick, spec.flags);
     if (!config) return;
-    log(`${spec.name}: ${JSON.stringify(config)}`);
-    const prepared = await prepare(config);
-    await body(new Experiment(spec, config, prepared));
+    const exp = new Experiment(spec, config, await prepareLogged(config, spec.name));
+    await body(exp);
   });
 }

@@ -253,3 +253,65 @@ export async function writeExperimentReport<C extends CommonConfig>(
   const { files } = await writeReport(outDir, run.name, { markdown, charts, json });
   return files;
 }
+
+/** What {@link writeUnfinishedReport} needs. */
+export interface UnfinishedRun<C extends CommonConfig> {
+  name: string;
+  title: string;
+  story: string;
+  studyAccuracy: number;
+  config: C;
+  prepared: Prepared;
+  wallSeconds: number;
+  /** Why there is no final model yet, and how to continue. */
+  why: string;
+  extras?: ReportExtras;
+}
+
+/** The report of a run that stopped before it had a model to evaluate (Markdown, extras' charts, JSON). */
+export async function writeUnfinishedReport<C extends CommonConfig>(
+  outDir: string,
+  run: UnfinishedRun<C>,
+): Promise<string[]> {
+  const { prepared: p, config } = run;
+  const extras = run.extras ?? {};
+  const markdown = [
+    `# ${run.title}`,
+    "",
+    run.story,
+    "",
+    `> **This run is unfinished: ${run.why}** There is no final model or test accuracy yet ` +
+    `(the study reported ${pct(run.studyAccuracy)}).`,
+    "",
+    "## Run",
+    "",
+    mdTable(["", ""], [
+      ["Data", dataLine(p.dataFacts)],
+      ["Split", splitLine(config.protocol, p)],
+      ["Seed", String(config.seed)],
+      ["Backend", backendLine(p.backend)],
+      ["Wall time", fmtSeconds(run.wallSeconds)],
+      ["Date", new Date().toISOString()],
+    ]),
+    "",
+    ...(extras.sections ?? []).flatMap((section) => [section, ""]),
+    "## Resolved config",
+    "",
+    configBlock(config),
+    "",
+  ].join("\n");
+  const json = {
+    name: run.name,
+    title: run.title,
+    unfinished: run.why,
+    studyAccuracy: run.studyAccuracy,
+    config,
+    data: p.dataFacts,
+    backend: p.backend,
+    wallSeconds: run.wallSeconds,
+    date: new Date().toISOString(),
+    ...extras.json,
+  };
+  const { files } = await writeReport(outDir, run.name, { markdown, charts: extras.charts ?? {}, json });
+  return files;
+}
