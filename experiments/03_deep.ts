@@ -65,7 +65,7 @@ await runExperiment<Config>({
     patience: 10,
     measureSteps: 3,
   },
-  quick: { epochs: 3, syntheticRows: 2500, limitTrain: 1200, measureSteps: 1 },
+  quick: { epochs: 3, batchSize: 32, syntheticRows: 2000, limitTrain: 1000, measureSteps: 1 },
   flags: {
     arch: { type: "string", help: "architecture", choices: ["study", "lean"] },
     lr: { type: "number", help: "Adam learning rate" },
@@ -109,7 +109,7 @@ await runExperiment<Config>({
   const others = ["01_baseline", "02_tuned", "03_deep", "03_deep_ls0"].filter((n) => n !== exp.name);
   const comparison = await calibrationComparison(config.out, others);
   await exp.finish(model, training, {
-    preface: [costSentence(costs, config.arch)],
+    preface: [costSentence(costs, config.arch, { reference: "study", epochs: config.epochs })],
     sections: comparison ? [comparison] : [],
     json: { architectures: ARCHITECTURES, measuredCosts: costs },
   });

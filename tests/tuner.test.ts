@@ -184,3 +184,17 @@ Deno.test("trials of another search in the same folder are refused, not mixed in
     (e) => e instanceof SearchError && /trial_000\.json.*other hyper-parameters/.test(e.message),
   );
 });
+
+Deno.test("a search out of time still runs one new trial per call, so resuming always makes progress", async () => {
+  const dir = await tempDir();
+  const objective = { name: "valLoss", direction: "min" } as const;
+  const runTrial = (v: { filters: number; lr: number }, c: { epochs: number }) =>
+    Promise.resolve(toyHistory(v, c.epochs));
+  const oracle = () => randomSearch(toySpace, { maxTrials: 3, epochs: 1, seed: 4 });
+  const counts = [];
+  for (let call = 0; call < 3; call++) {
+    const r = await search({ oracle: oracle(), objective, dir, runTrial, shouldStop: () => true, log: () => {} });
+    counts.push([r.trials.length, r.replayed, r.complete]);
+  }
+  assert.deepEqual(counts, [[1, 0, false], [2, 1, false], [3, 2, true]]);
+});

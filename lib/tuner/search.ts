@@ -70,7 +70,10 @@ export interface SearchOptions<V> {
   dir: string;
   /** Trains one configuration; returns its per-epoch logs (which must hold the objective). */
   runTrial: (values: V, ctx: TrialContext) => Promise<Record<string, number>[]>;
-  /** Asked before each new trial; true stops the search (e.g. a time budget). */
+  /**
+   * Asked before each new trial after the first one this call runs; true stops the search (e.g. a time
+   * budget). Every call runs at least one new trial, so a resumed search always makes progress.
+   */
   shouldStop?: () => boolean;
   /** Progress lines (default stderr). */
   log?: (line: string) => void;
@@ -139,6 +142,7 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
   const trials: TrialRecord<V>[] = [];
   const plan = opts.oracle.plan();
   let replayed = 0;
+  let ran = 0;
   let complete = true;
   let step = plan.next();
   while (!step.done) {
@@ -157,7 +161,7 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
       replayed++;
       log(`trial ${number}: replayed from ${path} (score ${record.score.toFixed(4)})`);
     } else {
-      if (opts.shouldStop?.()) {
+      if (ran > 0 && opts.shouldStop?.()) {
         complete = false;
         log(`search stopped before trial ${number} (time budget); run again with --resume to continue`);
         break;
@@ -178,6 +182,7 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
         finishedAt: new Date().toISOString(),
       };
       await writeFileAtomic(path, JSON.stringify(record, encode, 1));
+      ran++;
       log(`trial ${number}: ${opts.objective.name} ${best.score.toFixed(4)} at epoch ${best.epoch}`);
     }
     trials.push(record);
