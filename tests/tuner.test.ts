@@ -21,6 +21,8 @@ Deno.test("Hyperband's brackets and rungs follow the paper (Li et al. 2018, Tabl
     [[3, 9]],
   ]);
   assert.throws(() => hyperbandSchedule(9, 1), SearchSpaceError);
+  // what an oracle announces for progress: 22 trials, 78 trial-epochs for R = 9
+  assert.deepEqual(hyperband({ x: hp.float(0, 1) }, { maxEpochs: 9, seed: 1 }).planned, { trials: 22, epochs: 78 });
 });
 
 Deno.test("Hyperband promotes the best ⌊n/η⌋ of each rung to η× the epochs", () => {

@@ -21,6 +21,7 @@
  */
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
+import { formatEta } from "../train/progress.ts";
 import { UserError } from "../errors.ts";
 import type { Oracle } from "./oracles.ts";
 
@@ -144,6 +145,11 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
   let replayed = 0;
   let ran = 0;
   let complete = true;
+  // For the ETA: seconds per epoch of the trials run in this call, and the oracle's epochs still to come.
+  let ranSeconds = 0;
+  let ranEpochs = 0;
+  let epochsLeft = opts.oracle.planned.epochs;
+  const total = Math.min(opts.oracle.planned.trials, opts.maxTrials ?? Infinity);
   let step = plan.next();
   while (!step.done) {
     const number = trials.length;
@@ -166,7 +172,12 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
         log(`search stopped before trial ${number} (time budget); run again with --resume to continue`);
         break;
       }
-      log(`trial ${number}: ${request.epochs} epoch(s), ${JSON.stringify(request.values)}`);
+      const eta = ranEpochs > 0 ? ` (search ETA ≤ ${formatEta((ranSeconds / ranEpochs) * epochsLeft)})` : "";
+      log(
+        `trial ${number} (${number + 1} of ${total}): ${request.epochs} epoch(s)${eta}, ${
+          JSON.stringify(request.values)
+        }`,
+      );
       const t0 = performance.now();
       const history = await opts.runTrial(request.values, { number, epochs: request.epochs });
       const best = bestOf(history, opts.objective);
@@ -183,9 +194,12 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
       };
       await writeFileAtomic(path, JSON.stringify(record, encode, 1));
       ran++;
+      ranSeconds += record.seconds;
+      ranEpochs += Math.max(1, history.length);
       log(`trial ${number}: ${opts.objective.name} ${best.score.toFixed(4)} at epoch ${best.epoch}`);
     }
     trials.push(record);
+    epochsLeft -= request.epochs;
     const goodness = opts.objective.direction === "max" ? record.score : -record.score;
     step = plan.next(goodness);
   }
