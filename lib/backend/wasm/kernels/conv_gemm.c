@@ -1,0 +1,293 @@
+/*
+ * ferlab's conv kernels: GEMMs in wasm SIMD on the TF.js wasm heap.
+ *
+ * Built (see build.ts) without libc, against an imported memory: the TF.js
+ * wasm module's own (shared) memory, so every pointer below is a heap offset
+ * that TF.js handed out. The module has no data segments and must not use the
+ * C stack (no local arrays, nothing address-taken): its stack pointer would
+ * point into memory that TF.js owns. Scratch space comes from the caller.
+ *
+ * Every kernel works on a slice `part` of `nparts` of its output, so helper
+ * threads running the same module on the same memory can split the work;
+ * slices never overlap, and each output element is always summed in the same
+ * order, whatever the thread count.
+ *
+ * One micro-kernel serves all: C[MR×NR] (+)= Σ_p a[p][0..MR) ⊗ b[p][0..NR),
+ * with a and b packed contiguously so the inner loop is two vector loads,
+ * MR splat-loads and 2·MR multiply-adds.
+ */
+#include <wasm_simd128.h>
+
+#define MR 6
+#define NR 8
+
+#ifdef FERLAB_RELAXED
+/* a·b + c, fused where the CPU has FMA */
+#define MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4((a), (b), (c))
+#else
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#endif
+
+typedef __SIZE_TYPE__ size_t;
+
+/* Which instruction set this build uses: 2 = relaxed SIMD madd, 1 = plain SIMD. */
+int ferlab_flavour(void) {
+#ifdef FERLAB_RELAXED
+  return 2;
+#else
+  return 1;
+#endif
+}
+
+/* Full MR×NR tile at c (row stride ldc); acc: add to c instead of overwriting it. */
+static inline void micro(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                         int acc) {
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  if (acc) {
+    c00 = wasm_v128_load(c + 0 * ldc), c01 = wasm_v128_load(c + 0 * ldc + 4);
+    c10 = wasm_v128_load(c + 1 * ldc), c11 = wasm_v128_load(c + 1 * ldc + 4);
+    c20 = wasm_v128_load(c + 2 * ldc), c21 = wasm_v128_load(c + 2 * ldc + 4);
+    c30 = wasm_v128_load(c + 3 * ldc), c31 = wasm_v128_load(c + 3 * ldc + 4);
+    c40 = wasm_v128_load(c + 4 * ldc), c41 = wasm_v128_load(c + 4 * ldc + 4);
+    c50 = wasm_v128_load(c + 5 * ldc), c51 = wasm_v128_load(c + 5 * ldc + 4);
+  } else {
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = wasm_f32x4_splat(0.0f);
+  }
+  for (int p = 0; p < kc; p++) {
+    const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    v128_t x;
+    x = wasm_v128_load32_splat(a + 0), c00 = MADD(x, b0, c00), c01 = MADD(x, b1, c01);
+    x = wasm_v128_load32_splat(a + 1), c10 = MADD(x, b0, c10), c11 = MADD(x, b1, c11);
+    x = wasm_v128_load32_splat(a + 2), c20 = MADD(x, b0, c20), c21 = MADD(x, b1, c21);
+    x = wasm_v128_load32_splat(a + 3), c30 = MADD(x, b0, c30), c31 = MADD(x, b1, c31);
+    x = wasm_v128_load32_splat(a + 4), c40 = MADD(x, b0, c40), c41 = MADD(x, b1, c41);
+    x = wasm_v128_load32_splat(a + 5), c50 = MADD(x, b0, c50), c51 = MADD(x, b1, c51);
+    a += MR, b += NR;
+  }
+  wasm_v128_store(c + 0 * ldc, c00), wasm_v128_store(c + 0 * ldc + 4, c01);
+  wasm_v128_store(c + 1 * ldc, c10), wasm_v128_store(c + 1 * ldc + 4, c11);
+  wasm_v128_store(c + 2 * ldc, c20), wasm_v128_store(c + 2 * ldc + 4, c21);
+  wasm_v128_store(c + 3 * ldc, c30), wasm_v128_store(c + 3 * ldc + 4, c31);
+  wasm_v128_store(c + 4 * ldc, c40), wasm_v128_store(c + 4 * ldc + 4, c41);
+  wasm_v128_store(c + 5 * ldc, c50), wasm_v128_store(c + 5 * ldc + 4, c51);
+}
+
+/* A tile of mr ≤ MR rows and nr ≤ NR columns: full tiles in place, edges through `tile` (MR·NR floats). */
+static void tile_update(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc,
+                        float *tile) {
+  if (mr == MR && nr == NR) {
+    micro(kc, a, b, c, ldc, acc);
+    return;
+  }
+  if (acc) {
+    for (int i = 0; i < mr; i++)
+      for (int j = 0; j < nr; j++) tile[i * NR + j] = c[i * ldc + j];
+  }
+  micro(kc, a, b, tile, NR, acc);
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) c[i * ldc + j] = tile[i * NR + j];
+}
+
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+
+/* [lo, hi) of n items for part `part` of `nparts` (contiguous, sizes differ by at most one). */
+static inline int split_lo(int n, int part, int nparts) { return (int)(((long long)n * part) / nparts); }
+
+/*
+ * Conv2D filter gradient, NHWC, dilation 1:
+ *   dw[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh+kh−pt, ow·sw+kw−pl, ci] · dy[b,oh,ow,co]
+ * As a GEMM dw(K×O) = im2col(x)ᵀ(K×M) · dy(M×O), with M = B·OH·OW and
+ * K = KH·KW·C, summed over M in chunks that fit the cache: each chunk packs
+ * its slice of im2col(x) as MR-row panels and dy as NR-column panels.
+ * Parts split the K rows (or the O columns when K is too short to share).
+ * scratch: `scratch_floats` floats, 16-byte aligned.
+ */
+void conv_filter_grad(const float *x, const float *dy, float *dw, float *scratch, int scratch_floats, int B, int H,
+                      int W, int C, int OH, int OW, int O, int KH, int KW, int sh, int sw, int pt, int pl, int part,
+                      int nparts) {
+  const int K = KH * KW * C, M = B * OH * OW;
+  const int kblocks = (K + MR - 1) / MR, oblocks = (O + NR - 1) / NR;
+  int kb0 = 0, kb1 = kblocks, ob0 = 0, ob1 = oblocks;
+  if (kblocks >= 2 * nparts || kblocks >= oblocks) {
+    kb0 = split_lo(kblocks, part, nparts), kb1 = split_lo(kblocks, part + 1, nparts);
+  } else {
+    ob0 = split_lo(oblocks, part, nparts), ob1 = split_lo(oblocks, part + 1, nparts);
+  }
+  const int nkb = kb1 - kb0, nob = ob1 - ob0;
+  if (nkb <= 0 || nob <= 0) return;
+  const int k_lo = kb0 * MR, k_hi = min(kb1 * MR, K), o_lo = ob0 * NR, o_hi = min(ob1 * NR, O);
+  float *tile = scratch;
+  float *pack = scratch + MR * NR;
+  const int room = scratch_floats - MR * NR;
+  int mc = room / (nkb * MR + nob * NR);
+  mc = min(max(mc & ~3, 4), M);
+  float *apack = pack, *bpack = pack + nkb * MR * mc;
+  const int kw_c = KW * C;
+  for (int m0 = 0; m0 < M; m0 += mc) {
+    const int mlen = min(mc, M - m0);
+    /* pack im2col(x)ᵀ rows [k_lo, k_hi): apack[kb][p][i] */
+    for (int p = 0; p < mlen; p++) {
+      const int m = m0 + p, b = m / (OH * OW), r = m - b * OH * OW, oh = r / OW, ow = r - oh * OW;
+      for (int k = k_lo; k < k_hi;) {
+        const int kh = k / kw_c, rem = k - kh * kw_c, kw = rem / C, c0 = rem - kw * C;
+        const int cn = min(C - c0, k_hi - k);
+        const int ih = oh * sh + kh - pt, iw = ow * sw + kw - pl;
+        const int kk = k - k_lo;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+          const float *src = x + ((size_t)(b * H + ih) * W + iw) * C + c0;
+          for (int c = 0; c < cn; c++) {
+            const int q = kk + c, blk = q / MR;
+            apack[(size_t)blk * MR * mc + p * MR + (q - blk * MR)] = src[c];
+          }
+        } else {
+          for (int c = 0; c < cn; c++) {
+            const int q = kk + c, blk = q / MR;
+            apack[(size_t)blk * MR * mc + p * MR + (q - blk * MR)] = 0.0f;
+          }
+        }
+        k += cn;
+      }
+      /* rows past K in the last block: zeros, so no stale NaN or denormal slows the kernel */
+      for (int q = k_hi - k_lo; q < nkb * MR; q++) {
+        const int blk = q / MR;
+        apack[(size_t)blk * MR * mc + p * MR + (q - blk * MR)] = 0.0f;
+      }
+      /* dy columns [o_lo, o_hi): bpack[ob][p][j] */
+      const float *drow = dy + (size_t)m * O;
+      for (int ob = 0; ob < nob; ob++) {
+        float *dst = bpack + (size_t)ob * NR * mc + p * NR;
+        const int o = o_lo + ob * NR, on = min(NR, o_hi - o);
+        if (on == NR) {
+          wasm_v128_store(dst, wasm_v128_load(drow + o));
+          wasm_v128_store(dst + 4, wasm_v128_load(drow + o + 4));
+        } else {
+          for (int j = 0; j < NR; j++) dst[j] = j < on ? drow[o + j] : 0.0f;
+        }
+      }
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+      const int k = k_lo + kb * MR, mr = min(MR, K - k);
+      for (int ob = 0; ob < nob; ob++) {
+        const int o = o_lo + ob * NR, nr = min(NR, O - o);
+        tile_update(mlen, apack + (size_t)kb * MR * mc, bpack + (size_t)ob * NR * mc, dw + (size_t)k * O + o, O, mr,
+                    nr, m0 > 0, tile);
+      }
+    }
+  }
+}
+
+/*
+ * Packs a conv weight matrix for conv_gemm as NR-column panels, zero padded:
+ * bpack[nb][k][j] = w(k, nb·NR + j). With `transposed` = 0, w is the forward
+ * filter [KH,KW,C,N] read as K×N (K = KH·KW·C). With `transposed` = 1, w is a
+ * filter [KH,KW,N,C] and row k = (kh,kw,c) holds w[kh,kw,·,c]: the input
+ * gradient's "filter". Parts split the panels.
+ */
+void pack_weights(const float *w, float *bpack, int KHW, int C, int N, int transposed, int part, int nparts) {
+  const int K = KHW * C, nblocks = (N + NR - 1) / NR;
+  const int nb0 = split_lo(nblocks, part, nparts), nb1 = split_lo(nblocks, part + 1, nparts);
+  for (int nb = nb0; nb < nb1; nb++) {
+    float *dst = bpack + (size_t)nb * K * NR;
+    const int n0 = nb * NR, nn = min(NR, N - n0);
+    for (int k = 0; k < K; k++, dst += NR) {
+      if (!transposed) {
+        const float *src = w + (size_t)k * N + n0;
+        if (nn == NR) {
+          wasm_v128_store(dst, wasm_v128_load(src));
+          wasm_v128_store(dst + 4, wasm_v128_load(src + 4));
+        } else {
+          for (int j = 0; j < NR; j++) dst[j] = j < nn ? src[j] : 0.0f;
+        }
+      } else {
+        const int khw = k / C, c = k - khw * C;
+        const float *src = w + (size_t)khw * N * C + c;
+        for (int j = 0; j < NR; j++) dst[j] = j < nn ? src[(size_t)(n0 + j) * C] : 0.0f;
+      }
+    }
+  }
+}
+
+/*
+ * A convolution-shaped GEMM: out[b,y,x,n] = Σ_{kh,kw,c} src[b,sy,sx,c] · w(kh,kw,c; n)
+ * over output rows (b,y,x) of an OH×OW map, where the source row and column
+ * are sy = (y·ysh + kh·ksh + offh) / divh (likewise sx), and terms whose
+ * numerator is not a multiple of div, or that fall outside src, are zero.
+ *   - forward conv: ys = stride, ks = dilation, off = −pad, div = 1;
+ *   - input gradient: ys = 1, ks = −1, off = pad, div = stride, src = dy,
+ *     weights packed with transposed = 1.
+ * w is packed by pack_weights. Parts split the output rows; each part packs
+ * MR-row panels of im2col(src) for a cache-sized block of rows × K.
+ */
+void conv_gemm(const float *src, const float *bpack, float *out, float *scratch, int scratch_floats, int B, int SH,
+               int SW, int SC, int OH, int OW, int N, int KH, int KW, int ysh, int ysw, int ksh, int ksw, int offh,
+               int offw, int divh, int divw, int part, int nparts) {
+  const int K = KH * KW * SC, M = B * OH * OW;
+  const int mblocks = (M + MR - 1) / MR, nblocks = (N + NR - 1) / NR;
+  const int mb0 = split_lo(mblocks, part, nparts), mb1 = split_lo(mblocks, part + 1, nparts);
+  if (mb1 <= mb0) return;
+  float *tile = scratch;
+  float *apack = scratch + MR * NR;
+  const int room = scratch_floats - MR * NR;
+  /* K in blocks of at most kc, rows in blocks of mcb panels, apack = mcb·MR·kc floats */
+  const int kc = min(K, 512);
+  int mcb = room / (MR * kc);
+  mcb = max(1, min(mcb, 32));
+  for (int mbs = mb0; mbs < mb1; mbs += mcb) {
+    const int nmb = min(mcb, mb1 - mbs);
+    for (int k0 = 0; k0 < K; k0 += kc) {
+      const int klen = min(kc, K - k0);
+      /* pack apack[mb][p][i] = im2col(src)[row mbs·MR + mb·MR + i][k0 + p] */
+      for (int mb = 0; mb < nmb; mb++) {
+        float *panel = apack + (size_t)mb * MR * klen;
+        for (int i = 0; i < MR; i++) {
+          const int m = (mbs + mb) * MR + i;
+          if (m >= M) {
+            for (int p = 0; p < klen; p++) panel[p * MR + i] = 0.0f;
+            continue;
+          }
+          const int b = m / (OH * OW), r = m - b * OH * OW, y = r / OW, xx = r - y * OW;
+          for (int k = k0; k < k0 + klen;) {
+            const int khw = k / SC, c0 = k - khw * SC, kh = khw / KW, kw = khw - kh * KW;
+            const int cn = min(SC - c0, k0 + klen - k);
+            const int nh = y * ysh + kh * ksh + offh, nw = xx * ysw + kw * ksw + offw;
+            const int sy = nh / divh, sx = nw / divw;
+            float *dst = panel + (size_t)(k - k0) * MR + i;
+            if (nh - sy * divh == 0 && nw - sx * divw == 0 && nh >= 0 && nw >= 0 && sy < SH && sx < SW) {
+              const float *s = src + ((size_t)(b * SH + sy) * SW + sx) * SC + c0;
+              for (int c = 0; c < cn; c++) dst[c * MR] = s[c];
+            } else {
+              for (int c = 0; c < cn; c++) dst[c * MR] = 0.0f;
+            }
+            k += cn;
+          }
+        }
+      }
+      for (int nb = 0; nb < nblocks; nb++) {
+        const int n = nb * NR, nr = min(NR, N - n);
+        const float *bp = bpack + (size_t)nb * K * NR + (size_t)k0 * NR;
+        for (int mb = 0; mb < nmb; mb++) {
+          const int m = (mbs + mb) * MR, mr = min(MR, M - m);
+          tile_update(klen, apack + (size_t)mb * MR * klen, bp, out + (size_t)m * N + n, N, mr, nr, k0 > 0, tile);
+        }
+      }
+    }
+  }
+}
+
+/* A tight loop of independent multiply-adds (12 accumulators): the machine's SIMD peak. Returns a checksum. */
+float peak_madd(int iters) {
+  v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+  v128_t a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  const v128_t x = wasm_f32x4_splat(0.999f), y = wasm_f32x4_splat(0.001f);
+  for (int i = 0; i < iters; i++) {
+    a0 = MADD(a0, x, y), a1 = MADD(a1, x, y), a2 = MADD(a2, x, y), a3 = MADD(a3, x, y);
+    a4 = MADD(a4, x, y), a5 = MADD(a5, x, y), a6 = MADD(a6, x, y), a7 = MADD(a7, x, y);
+    a8 = MADD(a8, x, y), a9 = MADD(a9, x, y), a10 = MADD(a10, x, y), a11 = MADD(a11, x, y);
+  }
+  v128_t s = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)),
+                            wasm_f32x4_add(wasm_f32x4_add(a4, a5), wasm_f32x4_add(a6, a7)));
+  s = wasm_f32x4_add(s, wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
+  return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
+         wasm_f32x4_extract_lane(s, 3);
+}
