@@ -110,6 +110,9 @@ function filterGradGemm(
   return dw;
 }
 
+/** Below this many input channels the GEMM's 8-wide column panels waste lanes: dot products along O instead. */
+const NARROW_CHANNELS = 4;
+
 /** dx as a conv of dy with the channel-swapped filter, on our kernels. */
 function inputGradGemm(
   backend: WasmBackend,
@@ -121,6 +124,15 @@ function inputGradGemm(
   const { outChannels: O, filterHeight: KH, filterWidth: KW } = info;
   const K = KH * KW * O, packFloats = Math.ceil(C / 8) * 8 * K;
   const dx = backend.makeOutput([B, H, W, C], "float32");
+  if (C < NARROW_CHANNELS) {
+    runParallel("conv_input_grad_narrow", [
+      ptr(backend, dy),
+      ptr(backend, filter),
+      ptr(backend, dx),
+      ...[B, H, W, C, OH, OW, O, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left],
+    ]);
+    return dx;
+  }
   const bpack = backend.wasm._malloc(packFloats * 4 + 16);
   const bp = (bpack + 15) & ~15;
   try {
@@ -129,6 +141,8 @@ function inputGradGemm(
       ptr(backend, dy),
       bp,
       ptr(backend, dx),
+      0,
+      0,
       ...[B, OH, OW, O, H, W, C, KH, KW],
       ...[1, 1, -1, -1, info.padInfo.top, info.padInfo.left, info.strideHeight, info.strideWidth],
     ]);

@@ -20,13 +20,14 @@ import { Worker } from "node:worker_threads";
 export interface GemmExports {
   conv_filter_grad(...args: number[]): void;
   conv_gemm(...args: number[]): void;
+  conv_input_grad_narrow(...args: number[]): void;
   pack_weights(...args: number[]): void;
   peak_madd(iters: number): number;
   ferlab_flavour(): number;
 }
 
 /** Kernel ids in the control protocol (also indexes into {@link KERNEL_NAMES}). */
-export const KERNEL_NAMES = ["conv_filter_grad", "conv_gemm", "pack_weights"] as const;
+export const KERNEL_NAMES = ["conv_filter_grad", "conv_gemm", "pack_weights", "conv_input_grad_narrow"] as const;
 /** A kernel the pool can run. */
 export type KernelName = typeof KERNEL_NAMES[number];
 
@@ -232,8 +233,11 @@ export function callPart(
     case "conv_filter_grad": // x, dy, dw | scratch, floats | B..pl | part, nparts
       exports.conv_filter_grad(a[0], a[1], a[2], scratch, SCRATCH_FLOATS, ...a.slice(3), part, nparts);
       break;
-    case "conv_gemm": // src, bpack, out | scratch, floats | geometry | part, nparts
-      exports.conv_gemm(a[0], a[1], a[2], scratch, SCRATCH_FLOATS, ...a.slice(3), part, nparts);
+    case "conv_gemm": // src, bpack, out, bias, relu | scratch, floats | geometry | part, nparts
+      exports.conv_gemm(a[0], a[1], a[2], a[3], a[4], scratch, SCRATCH_FLOATS, ...a.slice(5), part, nparts);
+      break;
+    case "conv_input_grad_narrow": // dy, w, dx, geometry | part, nparts
+      exports.conv_input_grad_narrow(...a, part, nparts);
       break;
     case "pack_weights": // w, bpack, KHW, C, N, transposed | part, nparts
       exports.pack_weights(...a, part, nparts);

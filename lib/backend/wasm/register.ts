@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { captureStock, type KernelFn } from "./heap.ts";
 import { conv2DBackpropFilter, conv2DBackpropInput } from "./conv_grads.ts";
+import { conv2D, fusedConv2D } from "./conv_forward.ts";
 import { batchNormTrain, batchNormTrainGrad, BN_BACKWARD, BN_FORWARD } from "./batch_norm.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise_grads.ts";
 import { identity } from "./identity.ts";
@@ -17,6 +18,8 @@ import { tile } from "./tile.ts";
 
 /** Kernels we add or replace, by TF.js kernel name. */
 export const TRAINING_KERNELS: Record<string, KernelFn> = {
+  Conv2D: conv2D as unknown as KernelFn,
+  FusedConv2D: fusedConv2D as unknown as KernelFn,
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as KernelFn,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as KernelFn,
   BatchMatMul: batchMatMul as unknown as KernelFn,
@@ -34,7 +37,7 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
 };
 
 /** Stock kernels our kernels call; captured before anything is replaced. */
-const CALLED = ["Conv2D", "Transpose", "Slice", "BatchMatMul"];
+const CALLED = ["Conv2D", "FusedConv2D", "Transpose", "Slice", "BatchMatMul"];
 
 let installed = false;
 

@@ -15,7 +15,14 @@
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const EXPORTS = ["conv_filter_grad", "conv_gemm", "pack_weights", "peak_madd", "ferlab_flavour"];
+const EXPORTS = [
+  "conv_filter_grad",
+  "conv_gemm",
+  "conv_input_grad_narrow",
+  "pack_weights",
+  "peak_madd",
+  "ferlab_flavour",
+];
 
 /** The file name of one build. */
 export function kernelFileName(relaxed: boolean, shared: boolean): string {
@@ -64,7 +71,8 @@ async function build(relaxed: boolean, shared: boolean): Promise<string> {
     "-O3",
     "-msimd128",
     ...(relaxed ? ["-mrelaxed-simd", "-DFERLAB_RELAXED"] : []),
-    ...(shared ? ["-matomics", "-mbulk-memory"] : []),
+    "-mbulk-memory",
+    ...(shared ? ["-matomics"] : []),
     "-nostdlib",
     "-fuse-ld=lld",
     "-Wl,--no-entry",

@@ -39,9 +39,12 @@ int ferlab_flavour(void) {
 #endif
 }
 
-/* Full MR×NR tile at c (row stride ldc); acc: add to c instead of overwriting it. */
+/*
+ * Full MR×NR tile at c (row stride ldc). acc: add to c; else start from
+ * bias[0..NR) (or zero when bias is null). relu: clamp the result at 0.
+ */
 static inline void micro(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                         int acc) {
+                         int acc, const float *bias, int relu) {
   v128_t c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   if (acc) {
     c00 = wasm_v128_load(c + 0 * ldc), c01 = wasm_v128_load(c + 0 * ldc + 4);
@@ -50,6 +53,9 @@ static inline void micro(int kc, const float *restrict a, const float *restrict 
     c30 = wasm_v128_load(c + 3 * ldc), c31 = wasm_v128_load(c + 3 * ldc + 4);
     c40 = wasm_v128_load(c + 4 * ldc), c41 = wasm_v128_load(c + 4 * ldc + 4);
     c50 = wasm_v128_load(c + 5 * ldc), c51 = wasm_v128_load(c + 5 * ldc + 4);
+  } else if (bias) {
+    c00 = c10 = c20 = c30 = c40 = c50 = wasm_v128_load(bias);
+    c01 = c11 = c21 = c31 = c41 = c51 = wasm_v128_load(bias + 4);
   } else {
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = wasm_f32x4_splat(0.0f);
   }
@@ -64,6 +70,13 @@ static inline void micro(int kc, const float *restrict a, const float *restrict 
     x = wasm_v128_load32_splat(a + 5), c50 = MADD(x, b0, c50), c51 = MADD(x, b1, c51);
     a += MR, b += NR;
   }
+  if (relu) {
+    const v128_t z = wasm_f32x4_splat(0.0f);
+    c00 = wasm_f32x4_pmax(c00, z), c01 = wasm_f32x4_pmax(c01, z), c10 = wasm_f32x4_pmax(c10, z);
+    c11 = wasm_f32x4_pmax(c11, z), c20 = wasm_f32x4_pmax(c20, z), c21 = wasm_f32x4_pmax(c21, z);
+    c30 = wasm_f32x4_pmax(c30, z), c31 = wasm_f32x4_pmax(c31, z), c40 = wasm_f32x4_pmax(c40, z);
+    c41 = wasm_f32x4_pmax(c41, z), c50 = wasm_f32x4_pmax(c50, z), c51 = wasm_f32x4_pmax(c51, z);
+  }
   wasm_v128_store(c + 0 * ldc, c00), wasm_v128_store(c + 0 * ldc + 4, c01);
   wasm_v128_store(c + 1 * ldc, c10), wasm_v128_store(c + 1 * ldc + 4, c11);
   wasm_v128_store(c + 2 * ldc, c20), wasm_v128_store(c + 2 * ldc + 4, c21);
@@ -74,16 +87,22 @@ static inline void micro(int kc, const float *restrict a, const float *restrict 
 
 /* A tile of mr ≤ MR rows and nr ≤ NR columns: full tiles in place, edges through `tile` (MR·NR floats). */
 static void tile_update(int kc, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc,
-                        float *tile) {
+                        float *tile, const float *bias, int relu) {
   if (mr == MR && nr == NR) {
-    micro(kc, a, b, c, ldc, acc);
+    micro(kc, a, b, c, ldc, acc, bias, relu);
     return;
   }
   if (acc) {
     for (int i = 0; i < mr; i++)
       for (int j = 0; j < nr; j++) tile[i * NR + j] = c[i * ldc + j];
   }
-  micro(kc, a, b, tile, NR, acc);
+  if (!acc && bias) {
+    /* bias may end before NR: read only nr of it */
+    for (int i = 0; i < MR; i++)
+      for (int j = 0; j < NR; j++) tile[i * NR + j] = j < nr ? bias[j] : 0.0f;
+    acc = 1;
+  }
+  micro(kc, a, b, tile, NR, acc, 0, relu);
   for (int i = 0; i < mr; i++)
     for (int j = 0; j < nr; j++) c[i * ldc + j] = tile[i * NR + j];
 }
@@ -171,7 +190,7 @@ void conv_filter_grad(const float *x, const float *dy, float *dw, float *scratch
       for (int ob = 0; ob < nob; ob++) {
         const int o = o_lo + ob * NR, nr = min(NR, O - o);
         tile_update(mlen, apack + (size_t)kb * MR * mc, bpack + (size_t)ob * NR * mc, dw + (size_t)k * O + o, O, mr,
-                    nr, m0 > 0, tile);
+                    nr, m0 > 0, tile, 0, 0);
       }
     }
   }
@@ -216,10 +235,12 @@ void pack_weights(const float *w, float *bpack, int KHW, int C, int N, int trans
  *   - forward conv: ys = stride, ks = dilation, off = −pad, div = 1;
  *   - input gradient: ys = 1, ks = −1, off = pad, div = stride, src = dy,
  *     weights packed with transposed = 1.
- * w is packed by pack_weights. Parts split the output rows; each part packs
+ * w is packed by pack_weights. bias (N floats, or null) starts each sum;
+ * relu = 1 clamps outputs at 0. Parts split the output rows; each part packs
  * MR-row panels of im2col(src) for a cache-sized block of rows × K.
  */
-void conv_gemm(const float *src, const float *bpack, float *out, float *scratch, int scratch_floats, int B, int SH,
+void conv_gemm(const float *src, const float *bpack, float *out, const float *bias, int relu, float *scratch,
+               int scratch_floats, int B, int SH,
                int SW, int SC, int OH, int OW, int N, int KH, int KW, int ysh, int ysw, int ksh, int ksw, int offh,
                int offw, int divh, int divw, int part, int nparts) {
   const int K = KH * KW * SC, M = B * OH * OW;
@@ -268,7 +289,8 @@ void conv_gemm(const float *src, const float *bpack, float *out, float *scratch,
         const float *bp = bpack + (size_t)nb * K * NR + (size_t)k0 * NR;
         for (int mb = 0; mb < nmb; mb++) {
           const int m = (mbs + mb) * MR, mr = min(MR, M - m);
-          tile_update(klen, apack + (size_t)mb * MR * klen, bp, out + (size_t)m * N + n, N, mr, nr, k0 > 0, tile);
+          tile_update(klen, apack + (size_t)mb * MR * klen, bp, out + (size_t)m * N + n, N, mr, nr, k0 > 0, tile,
+                      bias ? bias + n : 0, relu && k0 + klen == K);
         }
       }
     }
@@ -290,4 +312,40 @@ float peak_madd(int iters) {
   s = wasm_f32x4_add(s, wasm_f32x4_add(wasm_f32x4_add(a8, a9), wasm_f32x4_add(a10, a11)));
   return wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) + wasm_f32x4_extract_lane(s, 2) +
          wasm_f32x4_extract_lane(s, 3);
+}
+
+/*
+ * Conv2D input gradient for few input channels (the first layer's C = 1),
+ * where conv_gemm would fill one lane in NR: for each input pixel and
+ * channel, Σ over taps of the dot product dy[b,oh,ow,·] · w[kh,kw,ci,·],
+ * vectorized along the O output channels (contiguous in both).
+ *   oh = (h + pt − kh) / sh, skipped unless whole and in range (likewise ow).
+ * Parts split the B·H·W input pixels.
+ */
+void conv_input_grad_narrow(const float *dy, const float *w, float *dx, int B, int H, int W, int C, int OH, int OW,
+                            int O, int KH, int KW, int sh, int sw, int pt, int pl, int part, int nparts) {
+  const int M = B * H * W, m0 = split_lo(M, part, nparts), m1 = split_lo(M, part + 1, nparts);
+  const int O4 = O & ~3;
+  for (int m = m0; m < m1; m++) {
+    const int b = m / (H * W), r = m - b * H * W, h = r / W, x = r - h * W;
+    for (int ci = 0; ci < C; ci++) {
+      v128_t acc = wasm_f32x4_splat(0.0f);
+      float tail = 0.0f;
+      for (int kh = 0; kh < KH; kh++) {
+        const int nh = h + pt - kh, oh = nh / sh;
+        if (nh < 0 || oh * sh != nh || oh >= OH) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          const int nw = x + pl - kw, ow = nw / sw;
+          if (nw < 0 || ow * sw != nw || ow >= OW) continue;
+          const float *g = dy + ((size_t)(b * OH + oh) * OW + ow) * O;
+          const float *f = w + ((size_t)(kh * KW + kw) * C + ci) * O;
+          int o = 0;
+          for (; o < O4; o += 4) acc = MADD(wasm_v128_load(g + o), wasm_v128_load(f + o), acc);
+          for (; o < O; o++) tail += g[o] * f[o];
+        }
+      }
+      dx[(size_t)m * C + ci] = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) +
+                               wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3) + tail;
+    }
+  }
 }
