@@ -15,6 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import { selectBackend } from "../lib/backend/select.ts";
 import { gemmExports } from "../lib/backend/wasm/gemm_pool.ts";
+import { runStock, type WasmBackend } from "../lib/backend/wasm/heap.ts";
 
 const a = parseArgs({
   args: Deno.args,
@@ -40,16 +41,16 @@ const LAYERS: Record<string, [string, number, number, number][]> = {
   ],
 };
 
-/** Best of `reps` timings of `fn` in ms, after one untimed call. */
-async function best(fn: () => tf.Tensor, reps: number): Promise<number> {
-  const warm = fn();
-  await warm.data();
-  warm.dispose();
+/**
+ * Best of `reps` timings of `fn` in ms, after two untimed calls. wasm kernels
+ * run synchronously inside the call, so no read-back is timed.
+ */
+function best(fn: () => tf.Tensor, reps: number): number {
+  for (let i = 0; i < 2; i++) fn().dispose();
   let ms = Infinity;
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
     const out = fn();
-    await out.data();
     ms = Math.min(ms, performance.now() - t0);
     out.dispose();
   }
@@ -73,6 +74,7 @@ export function measurePeak(): number {
 
 const backend = await selectBackend("wasm", { threads: Number(a.threads) });
 const reps = Number(a.reps), B = Number(a.batch);
+const wasm = tf.backend() as unknown as WasmBackend;
 const rows: Record<string, unknown>[] = [];
 const models = a.model === "all" ? Object.keys(LAYERS) : [a.model!];
 for (const model of models) {
@@ -82,20 +84,27 @@ for (const model of models) {
     const dy = tf.randomNormal([B, S, S, O]) as tf.Tensor4D;
     const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined, dilations: [1, 1] };
     const gflop = (2 * B * S * S * 9 * C * O) / 1e9;
-    const fwd = await best(() => tf.conv2d(x, w, 1, "same"), reps);
+    const fwdMs = best(() => tf.conv2d(x, w, 1, "same"), reps);
+    // XNNPACK's forward conv for the same layer, for comparison where ours runs the forward
+    const stockFwd = best(() => {
+      const out = runStock(wasm, "Conv2D", { x, filter: w }, attrs) as tf.TensorInfo;
+      return { dispose: () => wasm.disposeData(out.dataId) } as unknown as tf.Tensor;
+    }, reps);
     const run = (kernel: string, inputs: Record<string, tf.Tensor>, extra: Record<string, unknown>) => () =>
       tf.engine().runKernel(kernel, inputs, { ...attrs, ...extra } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    const dW = await best(run("Conv2DBackpropFilter", { x, dy }, { filterShape: [3, 3, C, O] }), reps);
-    const dX = await best(run("Conv2DBackpropInput", { dy, filter: w }, { inputShape: [B, S, S, C] }), reps);
+    const dW = best(run("Conv2DBackpropFilter", { x, dy }, { filterShape: [3, 3, C, O] }), reps);
+    const dX = best(run("Conv2DBackpropInput", { dy, filter: w }, { inputShape: [B, S, S, C] }), reps);
     rows.push({
       model,
       layer: name,
       shape: `${S}×${S}×${C}→${O}`,
       gflop,
-      forwardMs: fwd,
+      forwardMs: fwdMs,
+      stockForwardMs: stockFwd,
       filterGradMs: dW,
       inputGradMs: dX,
-      forwardGflops: gflop / (fwd / 1000),
+      forwardGflops: gflop / (fwdMs / 1000),
+      stockForwardGflops: gflop / (stockFwd / 1000),
       filterGradGflops: gflop / (dW / 1000),
       inputGradGflops: gflop / (dX / 1000),
     });

@@ -14,11 +14,12 @@
  *
  * One micro-kernel serves all: C[MR×NR] (+)= Σ_p a[p][0..MR) ⊗ b[p][0..NR),
  * with a and b packed contiguously so the inner loop is two vector loads,
- * MR splat-loads and 2·MR multiply-adds.
+ * MR splat-loads and 2·MR multiply-adds (MR = 4, NR = 8).
  */
 #include <wasm_simd128.h>
 
-#define MR 6
+/* 4×8: 8 accumulators + 2 B vectors + a splat fit V8's 15 usable xmm registers; 6×8 spills and runs at half speed */
+#define MR 4
 #define NR 8
 
 #ifdef FERLAB_RELAXED
@@ -45,19 +46,17 @@ int ferlab_flavour(void) {
  */
 static inline void micro(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
                          int acc, const float *bias, int relu) {
-  v128_t c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
   if (acc) {
     c00 = wasm_v128_load(c + 0 * ldc), c01 = wasm_v128_load(c + 0 * ldc + 4);
     c10 = wasm_v128_load(c + 1 * ldc), c11 = wasm_v128_load(c + 1 * ldc + 4);
     c20 = wasm_v128_load(c + 2 * ldc), c21 = wasm_v128_load(c + 2 * ldc + 4);
     c30 = wasm_v128_load(c + 3 * ldc), c31 = wasm_v128_load(c + 3 * ldc + 4);
-    c40 = wasm_v128_load(c + 4 * ldc), c41 = wasm_v128_load(c + 4 * ldc + 4);
-    c50 = wasm_v128_load(c + 5 * ldc), c51 = wasm_v128_load(c + 5 * ldc + 4);
   } else if (bias) {
-    c00 = c10 = c20 = c30 = c40 = c50 = wasm_v128_load(bias);
-    c01 = c11 = c21 = c31 = c41 = c51 = wasm_v128_load(bias + 4);
+    c00 = c10 = c20 = c30 = wasm_v128_load(bias);
+    c01 = c11 = c21 = c31 = wasm_v128_load(bias + 4);
   } else {
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = wasm_f32x4_splat(0.0f);
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = wasm_f32x4_splat(0.0f);
   }
   for (int p = 0; p < kc; p++) {
     const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
@@ -66,23 +65,18 @@ static inline void micro(int kc, const float *restrict a, const float *restrict 
     x = wasm_v128_load32_splat(a + 1), c10 = MADD(x, b0, c10), c11 = MADD(x, b1, c11);
     x = wasm_v128_load32_splat(a + 2), c20 = MADD(x, b0, c20), c21 = MADD(x, b1, c21);
     x = wasm_v128_load32_splat(a + 3), c30 = MADD(x, b0, c30), c31 = MADD(x, b1, c31);
-    x = wasm_v128_load32_splat(a + 4), c40 = MADD(x, b0, c40), c41 = MADD(x, b1, c41);
-    x = wasm_v128_load32_splat(a + 5), c50 = MADD(x, b0, c50), c51 = MADD(x, b1, c51);
     a += MR, b += NR;
   }
   if (relu) {
     const v128_t z = wasm_f32x4_splat(0.0f);
     c00 = wasm_f32x4_pmax(c00, z), c01 = wasm_f32x4_pmax(c01, z), c10 = wasm_f32x4_pmax(c10, z);
     c11 = wasm_f32x4_pmax(c11, z), c20 = wasm_f32x4_pmax(c20, z), c21 = wasm_f32x4_pmax(c21, z);
-    c30 = wasm_f32x4_pmax(c30, z), c31 = wasm_f32x4_pmax(c31, z), c40 = wasm_f32x4_pmax(c40, z);
-    c41 = wasm_f32x4_pmax(c41, z), c50 = wasm_f32x4_pmax(c50, z), c51 = wasm_f32x4_pmax(c51, z);
+    c30 = wasm_f32x4_pmax(c30, z), c31 = wasm_f32x4_pmax(c31, z);
   }
   wasm_v128_store(c + 0 * ldc, c00), wasm_v128_store(c + 0 * ldc + 4, c01);
   wasm_v128_store(c + 1 * ldc, c10), wasm_v128_store(c + 1 * ldc + 4, c11);
   wasm_v128_store(c + 2 * ldc, c20), wasm_v128_store(c + 2 * ldc + 4, c21);
   wasm_v128_store(c + 3 * ldc, c30), wasm_v128_store(c + 3 * ldc + 4, c31);
-  wasm_v128_store(c + 4 * ldc, c40), wasm_v128_store(c + 4 * ldc + 4, c41);
-  wasm_v128_store(c + 5 * ldc, c50), wasm_v128_store(c + 5 * ldc + 4, c51);
 }
 
 /* A tile of mr ≤ MR rows and nr ≤ NR columns: full tiles in place, edges through `tile` (MR·NR floats). */
@@ -142,14 +136,14 @@ void conv_filter_grad(const float *x, const float *dy, float *dw, float *scratch
   int mc = room / (nkb * MR + nob * NR);
   mc = min(max(mc & ~3, 4), M);
   float *apack = pack, *bpack = pack + nkb * MR * mc;
-  const int kw_c = KW * C;
   for (int m0 = 0; m0 < M; m0 += mc) {
     const int mlen = min(mc, M - m0);
     /* pack im2col(x)ᵀ rows [k_lo, k_hi): apack[kb][p][i] */
     for (int p = 0; p < mlen; p++) {
       const int m = m0 + p, b = m / (OH * OW), r = m - b * OH * OW, oh = r / OW, ow = r - oh * OW;
+      const int khw0 = k_lo / C;
+      int c0 = k_lo - khw0 * C, kh = khw0 / KW, kw = khw0 - kh * KW;
       for (int k = k_lo; k < k_hi;) {
-        const int kh = k / kw_c, rem = k - kh * kw_c, kw = rem / C, c0 = rem - kw * C;
         const int cn = min(C - c0, k_hi - k);
         const int ih = oh * sh + kh - pt, iw = ow * sw + kw - pl;
         const int kk = k - k_lo;
@@ -165,7 +159,8 @@ void conv_filter_grad(const float *x, const float *dy, float *dw, float *scratch
             apack[(size_t)blk * MR * mc + p * MR + (q - blk * MR)] = 0.0f;
           }
         }
-        k += cn;
+        k += cn, c0 = 0;
+        if (++kw == KW) kw = 0, kh++;
       }
       /* rows past K in the last block: zeros, so no stale NaN or denormal slows the kernel */
       for (int q = k_hi - k_lo; q < nkb * MR; q++) {
@@ -268,19 +263,28 @@ void conv_gemm(const float *src, const float *bpack, float *out, const float *bi
             continue;
           }
           const int b = m / (OH * OW), r = m - b * OH * OW, y = r / OW, xx = r - y * OW;
+          const int khw0 = k0 / SC;
+          int c0 = k0 - khw0 * SC, kh = khw0 / KW, kw = khw0 - kh * KW;
           for (int k = k0; k < k0 + klen;) {
-            const int khw = k / SC, c0 = k - khw * SC, kh = khw / KW, kw = khw - kh * KW;
             const int cn = min(SC - c0, k0 + klen - k);
-            const int nh = y * ysh + kh * ksh + offh, nw = xx * ysw + kw * ksw + offw;
-            const int sy = nh / divh, sx = nw / divw;
+            int sy = y * ysh + kh * ksh + offh, sx = xx * ysw + kw * ksw + offw, ok = 1;
+            if (divh > 1) {
+              const int q = sy >= 0 ? sy / divh : -1;
+              ok = q * divh == sy, sy = q;
+            }
+            if (divw > 1) {
+              const int q = sx >= 0 ? sx / divw : -1;
+              ok &= q * divw == sx, sx = q;
+            }
             float *dst = panel + (size_t)(k - k0) * MR + i;
-            if (nh - sy * divh == 0 && nw - sx * divw == 0 && nh >= 0 && nw >= 0 && sy < SH && sx < SW) {
+            if (ok && sy >= 0 && sx >= 0 && sy < SH && sx < SW) {
               const float *s = src + ((size_t)(b * SH + sy) * SW + sx) * SC + c0;
               for (int c = 0; c < cn; c++) dst[c * MR] = s[c];
             } else {
               for (int c = 0; c < cn; c++) dst[c * MR] = 0.0f;
             }
-            k += cn;
+            k += cn, c0 = 0;
+            if (++kw == KW) kw = 0, kh++;
           }
         }
       }
