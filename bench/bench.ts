@@ -56,7 +56,14 @@ const RUNS: Run[] = [
   { label: "wasm stock, 1 thread", backend: "wasm", threads: 1, stock: true, model: "baseline", batch: 64, steps: 5 },
   { label: "wasm ferlab, 1 thread", backend: "wasm", threads: 1, model: "baseline", batch: 64, steps: 10 },
   { label: `wasm ferlab, ${cores} threads`, backend: "wasm", threads: cores, model: "baseline", batch: 64, steps: 10 },
-  { label: `native PyTorch, ${cores} threads`, backend: "pytorch", threads: cores, model: "baseline", batch: 64, steps: 10 },
+  {
+    label: `native PyTorch, ${cores} threads`,
+    backend: "pytorch",
+    threads: cores,
+    model: "baseline",
+    batch: 64,
+    steps: 10,
+  },
   { label: "webgpu", backend: "webgpu", model: "deep", batch: 16, steps: 1, maxSeconds: 120 },
   { label: "wasm stock, 1 thread", backend: "wasm", threads: 1, stock: true, model: "deep", batch: 64, steps: 2 },
   { label: "wasm ferlab, 1 thread", backend: "wasm", threads: 1, model: "deep", batch: 64, steps: 3 },
@@ -292,8 +299,10 @@ const chartRows = modelRows.filter((r) => r.ok && r.trainImagesPerSec).map((r) =
 }));
 /** ferlab's multi-thread wasm row against the native PyTorch row for each model (measured back to back). */
 const nativeRows = (["baseline", "deep"] as const).map((model) => {
-  const ours = modelRows.find((r) => r.model === model && r.backend === "wasm" && !r.stock && Number(r.threads) === cores &&
-    (r.micro as number) >= (r.batch as number));
+  const ours = modelRows.find((r) =>
+    r.model === model && r.backend === "wasm" && !r.stock && Number(r.threads) === cores &&
+    (r.micro as number) >= (r.batch as number)
+  );
   const native = modelRows.find((r) => r.model === model && r.backend === "pytorch");
   const ratio = ours?.trainImagesPerSec && native?.trainImagesPerSec
     ? (ours.trainImagesPerSec as number) / (native.trainImagesPerSec as number)

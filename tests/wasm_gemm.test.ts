@@ -54,7 +54,9 @@ async function convOn(
   const y = conv(xt, wt, bt);
   const dyt = tf.tensor(dy, y.shape);
   const ins = bt ? [xt, wt, bt] : [xt, wt];
-  const grads = tf.grads((...v: tf.Tensor[]) => tf.sum(tf.mul(conv(v[0] as tf.Tensor4D, v[1] as tf.Tensor4D, v[2]), dyt)))(
+  const grads = tf.grads((...v: tf.Tensor[]) =>
+    tf.sum(tf.mul(conv(v[0] as tf.Tensor4D, v[1] as tf.Tensor4D, v[2]), dyt))
+  )(
     ins,
   );
   const out = await Promise.all([y, ...grads].map(async (t) => (await t.data()) as Float32Array));

@@ -21,13 +21,24 @@ export interface GemmExports {
   conv_filter_grad(...args: number[]): void;
   conv_gemm(...args: number[]): void;
   conv_input_grad_narrow(...args: number[]): void;
+  bn_stats(...args: number[]): void;
+  bn_grad_sums(...args: number[]): void;
+  bn_apply(...args: number[]): void;
   pack_weights(...args: number[]): void;
   peak_madd(iters: number): number;
   ferlab_flavour(): number;
 }
 
 /** Kernel ids in the control protocol (also indexes into {@link KERNEL_NAMES}). */
-export const KERNEL_NAMES = ["conv_filter_grad", "conv_gemm", "pack_weights", "conv_input_grad_narrow"] as const;
+export const KERNEL_NAMES = [
+  "conv_filter_grad",
+  "conv_gemm",
+  "pack_weights",
+  "conv_input_grad_narrow",
+  "bn_stats",
+  "bn_grad_sums",
+  "bn_apply",
+] as const;
 /** A kernel the pool can run. */
 export type KernelName = typeof KERNEL_NAMES[number];
 
@@ -197,9 +208,10 @@ export function gemmExports(): GemmExports {
 /**
  * Runs `kernel` with `args` (then scratch, scratch size, part, nparts are
  * appended where the kernel takes them) split across all threads; returns when
- * every part is done. `parts` caps the split (1 = main thread only).
+ * every part is done. `parts` caps the split (1 = main thread only). Returns
+ * the number of parts it ran.
  */
-export function runParallel(kernel: KernelName, args: number[], parts = Infinity): void {
+export function runParallel(kernel: KernelName, args: number[], parts = Infinity): number {
   const r = runtime;
   if (!r) throw new Error("ferlab wasm conv kernels are not loaded (startGemm)");
   const nparts = Math.max(1, Math.min(parts, r.info.threads));
@@ -216,6 +228,12 @@ export function runParallel(kernel: KernelName, args: number[], parts = Infinity
   for (let w = 0; w < nparts - 1; w++) {
     while (Atomics.load(r.ctl, STATE + w) === RUN) Atomics.wait(r.ctl, STATE + w, RUN, 100);
   }
+  return nparts;
+}
+
+/** The number of parts {@link runParallel} would use now, capped at `parts`. */
+export function gemmParts(parts = Infinity): number {
+  return Math.max(1, Math.min(parts, runtime?.info.threads ?? 1));
 }
 
 /** Calls part `part` of kernel `id` on `exports` (shared by the main thread and the workers). */
@@ -238,6 +256,11 @@ export function callPart(
       break;
     case "conv_input_grad_narrow": // dy, w, dx, geometry | part, nparts
       exports.conv_input_grad_narrow(...a, part, nparts);
+      break;
+    case "bn_stats":
+    case "bn_grad_sums":
+    case "bn_apply":
+      exports[KERNEL_NAMES[id] as "bn_stats"](...a, part, nparts);
       break;
     case "pack_weights": // w, bpack, KHW, C, N, transposed | part, nparts
       exports.pack_weights(...a, part, nparts);

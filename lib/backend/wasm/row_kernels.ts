@@ -1,77 +1,20 @@
 /**
  * The loops of ferlab's JS kernels, written over a range of rows so that the
  * main thread and a helper worker can each run half (see `parallel.ts`).
- * Everything here reads and writes the wasm heap through fresh views, and
- * per-part partial results through the shared `scratch` array.
+ * Everything here reads and writes the wasm heap through fresh views.
+ * (Batch norm's loops moved to wasm SIMD: `kernels/conv_gemm.c`.)
  *
  * @module
  */
 
-/** Channels the scratch layout allows per kernel call. */
-export const MAX_CHANNELS = 4096;
-/** Scratch layout (float64 slots): partial sums of part p at [p·4·MAX, …), coefficients at COEF. */
-export const COEF = 8 * MAX_CHANNELS;
-/** Float64 slots of the scratch buffer. */
-export const SCRATCH_SLOTS = COEF + 4 * MAX_CHANNELS;
-
-/** Views of the heap and the scratch area a kernel range works on. */
+/** Views of the heap a kernel range works on. */
 export interface Views {
   f32: Float32Array;
   i32: Int32Array;
-  scratch: Float64Array;
 }
 
 /** A kernel over rows [r0, r1) of part `p`; `a` holds its arguments (heap offsets in float32 elements). */
-export type RowKernel = (v: Views, a: Float64Array, r0: number, r1: number, p: number) => void;
-
-/** Per-channel sums of (x − shift) and (x − shift)² into part p's partials. a = [x, N, C]. */
-function bnStats(v: Views, a: Float64Array, r0: number, r1: number, p: number): void {
-  const X = v.f32, s = v.scratch, x = a[0], C = a[2];
-  const o1 = p * 4 * MAX_CHANNELS, o2 = o1 + MAX_CHANNELS;
-  for (let c = 0; c < C; c++) s[o1 + c] = s[o2 + c] = 0;
-  for (let r = r0; r < r1; r++) {
-    const o = x + r * C;
-    for (let c = 0; c < C; c++) {
-      const d = X[o + c] - X[x + c]; // shift: the first row, read by both parts alike
-      s[o1 + c] += d;
-      s[o2 + c] += d * d;
-    }
-  }
-}
-
-/** y = x·scale[c] + offset[c] with scale, offset at COEF. a = [x, y, N, C]. */
-function affine(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const X = v.f32, s = v.scratch, x = a[0], y = a[1], C = a[3];
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) X[y + o + c] = X[x + o + c] * s[COEF + c] + s[COEF + MAX_CHANNELS + c];
-  }
-}
-
-/** Per-channel Σdy and Σdy·(x−μ) into part p's partials. a = [dy, x, mean, N, C]. */
-function bnGradSums(v: Views, a: Float64Array, r0: number, r1: number, p: number): void {
-  const F = v.f32, s = v.scratch, dy = a[0], x = a[1], m = a[2], C = a[4];
-  const o1 = p * 4 * MAX_CHANNELS, o2 = o1 + MAX_CHANNELS;
-  for (let c = 0; c < C; c++) s[o1 + c] = s[o2 + c] = 0;
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) {
-      const g = F[dy + o + c];
-      s[o1 + c] += g;
-      s[o2 + c] += g * (F[x + o + c] - F[m + c]);
-    }
-  }
-}
-
-/** dx = A[c]·dy − K[c]·x − Bc[c], coefficients at COEF (A, K, Bc). a = [dy, x, dx, N, C]. */
-function bnGradApply(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const F = v.f32, s = v.scratch, dy = a[0], x = a[1], dx = a[2], C = a[4];
-  const A = COEF, K = COEF + MAX_CHANNELS, B = COEF + 2 * MAX_CHANNELS;
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) F[dx + o + c] = s[A + c] * F[dy + o + c] - s[K + c] * F[x + o + c] - s[B + c];
-  }
-}
+export type RowKernel = (v: Views, a: Float64Array, r0: number, r1: number) => void;
 
 /**
  * 1 when the float32 with these bits is ≤ 0 (±0 included), else 0 — without
@@ -147,10 +90,6 @@ function transposeRuns(v: Views, a: Float64Array, r0: number, r1: number): void 
 
 /** Kernels by id (the id crosses to the worker). */
 export const ROW_KERNELS: RowKernel[] = [
-  bnStats,
-  affine,
-  bnGradSums,
-  bnGradApply,
   leaky,
   leakyGrad,
   pool2x2Grad,
@@ -158,12 +97,8 @@ export const ROW_KERNELS: RowKernel[] = [
 ];
 /** Kernel ids. */
 export const K = {
-  bnStats: 0,
-  affine: 1,
-  bnGradSums: 2,
-  bnGradApply: 3,
-  leaky: 4,
-  leakyGrad: 5,
-  pool2x2Grad: 6,
-  transposeRuns: 7,
+  leaky: 0,
+  leakyGrad: 1,
+  pool2x2Grad: 2,
+  transposeRuns: 3,
 } as const;

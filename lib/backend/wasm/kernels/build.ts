@@ -20,6 +20,9 @@ const EXPORTS = [
   "conv_gemm",
   "conv_input_grad_narrow",
   "pack_weights",
+  "bn_stats",
+  "bn_grad_sums",
+  "bn_apply",
   "peak_madd",
   "ferlab_flavour",
 ];

@@ -353,3 +353,89 @@ void conv_input_grad_narrow(const float *dy, const float *w, float *dx, int B, i
     }
   }
 }
+
+/* ---- batch norm over x[N][C], statistics per channel c (rows split across parts) ---- */
+
+/* Rows of a part are summed in float32 blocks of this many rows, then added into float64 partials. */
+#define BN_BLOCK 64
+
+/*
+ * Per-channel sums over rows [r0, r1) of part `part` into partials + part·2C
+ * (float64): mode 0 (statistics): Σ(x − x[0,c]) and Σ(x − x[0,c])², shifted
+ * by the first row so E[x²] − E[x]² stays accurate when |mean| ≫ std;
+ * mode 1 (gradient): Σdy and Σdy·(x − mean[c]) with dy = y, mean = m.
+ */
+static void bn_sums(const float *x, const float *y, const float *m, int mode, int N, int C, double *partials,
+                    int part, int nparts) {
+  const int r0 = split_lo(N, part, nparts), r1 = split_lo(N, part + 1, nparts);
+  double *s1 = partials + (size_t)part * 2 * C, *s2 = s1 + C;
+  for (int c = 0; c < C; c++) s1[c] = s2[c] = 0.0;
+  const int C4 = C & ~3;
+  for (int r = r0; r < r1; r += BN_BLOCK) {
+    const int rn = min(BN_BLOCK, r1 - r);
+    for (int c = 0; c < C4; c += 4) {
+      const v128_t sh = wasm_v128_load(mode ? m + c : x + c);
+      v128_t a = wasm_f32x4_splat(0.0f), q = a;
+      for (int i = 0; i < rn; i++) {
+        const size_t o = (size_t)(r + i) * C + c;
+        const v128_t d = wasm_f32x4_sub(wasm_v128_load(x + o), sh);
+        if (mode) {
+          const v128_t g = wasm_v128_load(y + o);
+          a = wasm_f32x4_add(a, g), q = MADD(g, d, q);
+        } else {
+          a = wasm_f32x4_add(a, d), q = MADD(d, d, q);
+        }
+      }
+      s1[c] += wasm_f32x4_extract_lane(a, 0), s1[c + 1] += wasm_f32x4_extract_lane(a, 1);
+      s1[c + 2] += wasm_f32x4_extract_lane(a, 2), s1[c + 3] += wasm_f32x4_extract_lane(a, 3);
+      s2[c] += wasm_f32x4_extract_lane(q, 0), s2[c + 1] += wasm_f32x4_extract_lane(q, 1);
+      s2[c + 2] += wasm_f32x4_extract_lane(q, 2), s2[c + 3] += wasm_f32x4_extract_lane(q, 3);
+    }
+    for (int c = C4; c < C; c++) {
+      const float sh = mode ? m[c] : x[c];
+      for (int i = 0; i < rn; i++) {
+        const size_t o = (size_t)(r + i) * C + c;
+        const double d = x[o] - sh;
+        if (mode) s1[c] += y[o], s2[c] += y[o] * d;
+        else s1[c] += d, s2[c] += d * d;
+      }
+    }
+  }
+}
+
+/* Batch statistics' shifted sums: see bn_sums (mode 0). */
+void bn_stats(const float *x, int N, int C, double *partials, int part, int nparts) {
+  bn_sums(x, 0, 0, 0, N, C, partials, part, nparts);
+}
+
+/* Σdy and Σdy·(x − mean) per channel: see bn_sums (mode 1). */
+void bn_grad_sums(const float *dy, const float *x, const float *mean, int N, int C, double *partials, int part,
+                  int nparts) {
+  bn_sums(x, dy, mean, 1, N, C, partials, part, nparts);
+}
+
+/*
+ * out = coef[c]·a − coef[C + c]·b − coef[2C + c] per element over rows of
+ * part `part` (b may be null: then out = coef[c]·a + coef[2C + c]·(−1)).
+ *   forward affine: a = x, coef = [scale, 0, −offset], b = null;
+ *   backward:       a = dy, b = x, coef = [A, K, B].
+ */
+void bn_apply(const float *a, const float *b, float *out, const float *coef, int N, int C, int part, int nparts) {
+  const int r0 = split_lo(N, part, nparts), r1 = split_lo(N, part + 1, nparts);
+  const int C4 = C & ~3;
+  for (int r = r0; r < r1; r++) {
+    const size_t o = (size_t)r * C;
+    int c = 0;
+    for (; c < C4; c += 4) {
+      v128_t v = wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(coef + c), wasm_v128_load(a + o + c)),
+                                wasm_v128_load(coef + 2 * C + c));
+      if (b) v = wasm_f32x4_sub(v, wasm_f32x4_mul(wasm_v128_load(coef + C + c), wasm_v128_load(b + o + c)));
+      wasm_v128_store(out + o + c, v);
+    }
+    for (; c < C; c++) {
+      float v = coef[c] * a[o + c] - coef[2 * C + c];
+      if (b) v -= coef[C + c] * b[o + c];
+      out[o + c] = v;
+    }
+  }
+}
