@@ -13,10 +13,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { f32, memoryOf, type WasmBackend } from "./heap.ts";
-import { ensureGemm, gemmParts, runParallel } from "./gemm_pool.ts";
-
-/** Below this many elements a call is not worth splitting across threads. */
-const MIN_SPLIT_WORK = 1 << 15;
+import { ensureGemm, gemmParts, MIN_SPLIT_WORK, runParallel } from "./gemm_pool.ts";
 
 /** Kernel names (shared with the op in lib/models/batch_norm.ts). */
 export const BN_FORWARD = "FerlabBatchNormTrain";

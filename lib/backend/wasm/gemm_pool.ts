@@ -15,6 +15,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { memoryOf, type WasmBackend } from "./heap.ts";
 
 /** The kernel module's exports (pointers are byte offsets into the heap). */
 export interface GemmExports {
@@ -24,6 +25,8 @@ export interface GemmExports {
   bn_stats(...args: number[]): void;
   bn_grad_sums(...args: number[]): void;
   bn_apply(...args: number[]): void;
+  leaky(...args: number[]): void;
+  pool2x2_grad(...args: number[]): void;
   pack_weights(...args: number[]): void;
   peak_madd(iters: number): number;
   ferlab_flavour(): number;
@@ -38,6 +41,8 @@ export const KERNEL_NAMES = [
   "bn_stats",
   "bn_grad_sums",
   "bn_apply",
+  "leaky",
+  "pool2x2_grad",
 ] as const;
 /** A kernel the pool can run. */
 export type KernelName = typeof KERNEL_NAMES[number];
@@ -177,6 +182,14 @@ export function ensureGemm(memory: WebAssembly.Memory, malloc: (bytes: number) =
   };
 }
 
+/** Below this many elements of work a call runs on one thread: waking helpers costs more. */
+export const MIN_SPLIT_WORK = 1 << 15;
+
+/** {@link ensureGemm} for a TF.js wasm backend (its heap and allocator). */
+export function ensureGemmFor(backend: WasmBackend): void {
+  ensureGemm(memoryOf(backend), (n) => backend.wasm._malloc(n));
+}
+
 /** Stops the helper workers and forgets the kernels. */
 export function stopGemm(): void {
   if (!runtime) return;
@@ -260,6 +273,8 @@ export function callPart(
     case "bn_stats":
     case "bn_grad_sums":
     case "bn_apply":
+    case "leaky":
+    case "pool2x2_grad":
       exports[KERNEL_NAMES[id] as "bn_stats"](...a, part, nparts);
       break;
     case "pack_weights": // w, bpack, KHW, C, N, transposed | part, nparts

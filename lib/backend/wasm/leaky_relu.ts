@@ -6,9 +6,23 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { at, memoryOf, runStock, sizeOf, type WasmBackend } from "./heap.ts";
-import { runRows } from "./parallel.ts";
-import { K } from "./row_kernels.ts";
+import { runStock, sizeOf, type WasmBackend } from "./heap.ts";
+import { ensureGemmFor, gemmParts, MIN_SPLIT_WORK, runParallel } from "./gemm_pool.ts";
+
+/** Byte offset of a tensor in the heap. */
+function ptr(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset;
+}
+
+/** Runs the wasm SIMD LeakyReLU loop (gradient when dy is given), split across threads when large. */
+function runLeaky(backend: WasmBackend, x: tf.TensorInfo, dy: tf.TensorInfo | null, alpha: number): tf.TensorInfo {
+  ensureGemmFor(backend);
+  const out = backend.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  const args = [ptr(backend, x), dy ? ptr(backend, dy) : 0, ptr(backend, out), n, alpha];
+  runParallel("leaky", args, gemmParts(n < MIN_SPLIT_WORK ? 1 : Infinity));
+  return out;
+}
 
 /** Kernel name of the fused LeakyReLU gradient. */
 export const LEAKY_RELU_GRAD = "FerlabLeakyReluGrad";
@@ -19,10 +33,7 @@ export function leakyRelu(
 ): tf.TensorInfo {
   const { x } = inputs;
   if (x.dtype !== "float32") return runStock(backend, "LeakyRelu", inputs, attrs);
-  const out = backend.makeOutput(x.shape, "float32");
-  const n = sizeOf(x.shape);
-  runRows(memoryOf(backend), K.leaky, [at(backend, x), at(backend, out), n, attrs.alpha], n);
-  return out;
+  return runLeaky(backend, x, null, attrs.alpha);
 }
 
 /** dx = dy where x > 0, else alpha·dy (the rule of TF.js's own LeakyRelu gradient). */
@@ -34,10 +45,7 @@ export function leakyReluGrad(
   },
 ): tf.TensorInfo {
   const { dy, x } = inputs;
-  const out = backend.makeOutput(x.shape, "float32");
-  const n = sizeOf(x.shape);
-  runRows(memoryOf(backend), K.leakyGrad, [at(backend, dy), at(backend, x), at(backend, out), n, attrs.alpha], n);
-  return out;
+  return runLeaky(backend, x, dy, attrs.alpha);
 }
 
 let gradientInstalled = false;

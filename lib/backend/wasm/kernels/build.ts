@@ -23,6 +23,8 @@ const EXPORTS = [
   "bn_stats",
   "bn_grad_sums",
   "bn_apply",
+  "leaky",
+  "pool2x2_grad",
   "peak_madd",
   "ferlab_flavour",
 ];

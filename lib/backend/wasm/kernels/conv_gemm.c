@@ -439,3 +439,68 @@ void bn_apply(const float *a, const float *b, float *out, const float *coef, int
     }
   }
 }
+
+/* ---- element-wise and pooling loops ---- */
+
+/*
+ * LeakyReLU over n elements (split across parts in runs of 4): without dy,
+ * y = x > 0 ? x : α·x; with dy (the gradient), y = x > 0 ? dy : α·dy.
+ */
+void leaky(const float *x, const float *dy, float *y, int n, float alpha, int part, int nparts) {
+  const int n4 = n >> 2;
+  const int i0 = split_lo(n4, part, nparts) * 4, i1 = part + 1 == nparts ? n : split_lo(n4, part + 1, nparts) * 4;
+  const v128_t a = wasm_f32x4_splat(alpha), z = wasm_f32x4_splat(0.0f);
+  const float *src = dy ? dy : x;
+  int i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    const v128_t v = wasm_v128_load(src + i), pos = wasm_f32x4_gt(wasm_v128_load(x + i), z);
+    wasm_v128_store(y + i, wasm_v128_bitselect(v, wasm_f32x4_mul(v, a), pos));
+  }
+  for (; i < i1; i++) y[i] = x[i] > 0.0f ? src[i] : src[i] * alpha;
+}
+
+/*
+ * 2×2 stride-2 max-pool gradient over output rows of part `part` (row =
+ * b·OH + oh): each output gradient goes to the first maximum of its window
+ * in scan order, the cpu backend's rule. Rows or columns past the last full
+ * window (odd H or W) are not written: the caller zeroes dx first then.
+ */
+void pool2x2_grad(const float *x, const float *dy, float *dx, int B, int H, int W, int C, int OH, int OW, int part,
+                  int nparts) {
+  const int r0 = split_lo(B * OH, part, nparts), r1 = split_lo(B * OH, part + 1, nparts);
+  const size_t row = (size_t)W * C;
+  const int C4 = C & ~3;
+  for (int r = r0; r < r1; r++) {
+    const int b = r / OH, oh = r - b * OH;
+    for (int ow = 0; ow < OW; ow++) {
+      const size_t p00 = ((size_t)(b * H + 2 * oh) * W + 2 * ow) * C, p01 = p00 + C, p10 = p00 + row, p11 = p10 + C;
+      const float *g = dy + ((size_t)(b * OH + oh) * OW + ow) * C;
+      int c = 0;
+      for (; c < C4; c += 4) {
+        const v128_t v00 = wasm_v128_load(x + p00 + c), v01 = wasm_v128_load(x + p01 + c);
+        const v128_t v10 = wasm_v128_load(x + p10 + c), v11 = wasm_v128_load(x + p11 + c);
+        const v128_t gv = wasm_v128_load(g + c);
+        const v128_t c1 = wasm_f32x4_gt(v01, v00), m1 = wasm_v128_bitselect(v01, v00, c1);
+        const v128_t c2 = wasm_f32x4_gt(v10, m1), m2 = wasm_v128_bitselect(v10, m1, c2);
+        const v128_t c3 = wasm_f32x4_gt(v11, m2);
+        const v128_t later2 = wasm_v128_or(c2, c3), later1 = wasm_v128_or(c1, later2);
+        wasm_v128_store(dx + p11 + c, wasm_v128_and(gv, c3));
+        wasm_v128_store(dx + p10 + c, wasm_v128_andnot(wasm_v128_and(gv, c2), c3));
+        wasm_v128_store(dx + p01 + c, wasm_v128_andnot(wasm_v128_and(gv, c1), later2));
+        wasm_v128_store(dx + p00 + c, wasm_v128_andnot(gv, later1));
+      }
+      for (; c < C; c++) {
+        const float v00 = x[p00 + c], v01 = x[p01 + c], v10 = x[p10 + c], v11 = x[p11 + c];
+        float m = v00;
+        int k = 0;
+        if (v01 > m) m = v01, k = 1;
+        if (v10 > m) m = v10, k = 2;
+        if (v11 > m) k = 3;
+        dx[p00 + c] = k == 0 ? g[c] : 0.0f;
+        dx[p01 + c] = k == 1 ? g[c] : 0.0f;
+        dx[p10 + c] = k == 2 ? g[c] : 0.0f;
+        dx[p11 + c] = k == 3 ? g[c] : 0.0f;
+      }
+    }
+  }
+}
