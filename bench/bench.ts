@@ -338,6 +338,7 @@ const nativeSection = [
 ].join("\n");
 
 type KernelRow = {
+  peakGflopsPerThread: number;
   model: string;
   layer: string;
   shape: string;
@@ -354,27 +355,28 @@ const kernelSection = kernelRun?.ok
       (kernelRun.convKernels as { flavour: string } | undefined)?.flavour === "relaxed-simd"
         ? "relaxed multiply-adds"
         : "multiply + adds"
-    } in a loop, one thread): **${num(kernelRun.peakGflopsPerThread, 1)} GFLOPS per thread**, ` +
-    `${num((kernelRun.peakGflopsPerThread as number) * (kernelRun.threads as number), 0)} for ${kernelRun.threads}. ` +
+    } in a loop, one thread), measured again beside every layer because the machine's load drifts: ` +
+    `up to **${num(kernelRun.peakGflopsPerThread, 1)} GFLOPS per thread**; "% of peak" compares each layer with ` +
+    `${kernelRun.threads} × its own peak. ` +
     "forward = the conv the layer runs (ours below 8 input channels, else XNNPACK); XNNPACK = its forward conv " +
     "for comparison; dW, dX = ferlab's filter and input gradients. Best of the timed calls, after warm-up calls.",
     "",
     mdTable(
-      ["model", "layer", "shape", "forward", "XNNPACK fwd", "dW", "dX", "dW % of peak"],
+      ["model", "layer", "shape", "peak/thread", "forward", "XNNPACK fwd", "dW", "dX", "dW, dX % of peak"],
       (kernelRun.rows as KernelRow[]).map((k) => [
         k.model,
         k.layer,
         k.shape,
+        num(k.peakGflopsPerThread),
         num(k.forwardGflops),
         num(k.stockForwardGflops),
         num(k.filterGradGflops),
         num(k.inputGradGflops),
-        `${
-          ((100 * k.filterGradGflops) / ((kernelRun.peakGflopsPerThread as number) * (kernelRun.threads as number)))
-            .toFixed(0)
-        }%`,
+        [k.filterGradGflops, k.inputGradGflops]
+          .map((g) => `${((100 * g) / (k.peakGflopsPerThread * (kernelRun.threads as number))).toFixed(0)}%`)
+          .join(", "),
       ]),
-      ["left", "left", "left", "right", "right", "right", "right", "right"],
+      ["left", "left", "left", "right", "right", "right", "right", "right", "right"],
     ),
     "",
   ].join("\n")

@@ -53,7 +53,7 @@ export class BackendUnavailable extends Error {
 
 /** Options for {@link selectBackend}. */
 export interface SelectOptions {
-  /** wasm threads: a count, or "auto" for one per core (capped at 4). */
+  /** wasm threads: a count, or "auto" for one per core (capped at 8). */
   threads?: number | "auto";
   /** wasm without ferlab's kernels (the benchmark's "stock wasm" baseline). */
   stockWasm?: boolean;
