@@ -179,7 +179,7 @@ Deno.test({
   },
 });
 
-Deno.test("LeakyReLU and 2×2 max-pool gradients in wasm SIMD match cpu (ties, odd sizes, 5 channels)", async () => {
+Deno.test("ReLU, LeakyReLU and 2×2 max-pool gradients in wasm SIMD match cpu (ties, odd sizes, 5 channels)", async () => {
   const rng = makeRng("simd-loops");
   for (const shape of [[2, 7, 9, 5], [1, 8, 8, 8], [3, 3, 3, 3]] as Shape4[]) {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -190,17 +190,17 @@ Deno.test("LeakyReLU and 2×2 max-pool gradients in wasm SIMD match cpu (ties, o
       await tf.setBackend(backend);
       const xt = tf.tensor4d(x, shape);
       const f = (v: tf.Tensor) => {
-        const a = tf.leakyRelu(v, 0.1) as tf.Tensor4D;
+        const a = tf.add(tf.leakyRelu(v, 0.1), tf.relu(tf.mul(v, -1))) as tf.Tensor4D;
         const p = tf.maxPool(a, 2, 2, "valid");
         return tf.sum(tf.mul(p, tf.range(1, p.size + 1).reshape(p.shape)));
       };
-      const y = tf.leakyRelu(xt, 0.1);
+      const y = tf.concat([tf.leakyRelu(xt, 0.1), tf.relu(xt)]);
       const g = tf.grad(f)(xt);
       results.push([(await y.data()) as Float32Array, (await g.data()) as Float32Array]);
       tf.dispose([xt, y, g]);
     }
-    assertClose(results[0][0], results[1][0], 0, `${shape}: leaky relu`);
-    assertClose(results[0][1], results[1][1], 1e-6, `${shape}: gradient through pool and leaky relu`);
+    assertClose(results[0][0], results[1][0], 0, `${shape}: leaky relu, relu`);
+    assertClose(results[0][1], results[1][1], 1e-6, `${shape}: gradient through pool, leaky relu and relu`);
   }
   await tf.setBackend("wasm");
 });

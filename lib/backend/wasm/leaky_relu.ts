@@ -48,6 +48,15 @@ export function leakyReluGrad(
   return runLeaky(backend, x, dy, attrs.alpha);
 }
 
+/** `Relu` for wasm: the LeakyReLU loop with α = 0 (one SIMD pass, split across threads). */
+export function relu(
+  { inputs, backend }: { inputs: { x: tf.TensorInfo }; backend: WasmBackend },
+): tf.TensorInfo {
+  const { x } = inputs;
+  if (x.dtype !== "float32") return runStock(backend, "Relu", inputs);
+  return runLeaky(backend, x, null, 0);
+}
+
 let gradientInstalled = false;
 
 /**
@@ -68,6 +77,19 @@ export function installLeakyReluGradient(): void {
         return { x: () => tf.engine().runKernel(LEAKY_RELU_GRAD, { dy: d, x }, { alpha }) as tf.Tensor };
       }
       return { x: () => tf.where(tf.greater(x, 0), d, tf.mul(d, alpha)) };
+    },
+  });
+  // ReLU's gradient is LeakyReLU's with α = 0: one pass instead of Step then Multiply
+  tf.registerGradient({
+    kernelName: tf.Relu,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved) => {
+      const [x] = saved;
+      const d = dy as tf.Tensor;
+      if (tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend()) && x.dtype === "float32") {
+        return { x: () => tf.engine().runKernel(LEAKY_RELU_GRAD, { dy: d, x }, { alpha: 0 }) as tf.Tensor };
+      }
+      return { x: () => tf.mul(d, tf.step(tf.cast(x, "float32"))) };
     },
   });
   gradientInstalled = true;

@@ -10,7 +10,7 @@ import { conv2D, fusedConv2D } from "./conv_forward.ts";
 import { batchNormTrain, batchNormTrainGrad, BN_BACKWARD, BN_FORWARD } from "./batch_norm.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise_grads.ts";
 import { identity } from "./identity.ts";
-import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad } from "./leaky_relu.ts";
+import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad, relu } from "./leaky_relu.ts";
 import { batchMatMul } from "./matmul.ts";
 import { maxPoolGrad } from "./pool_grads.ts";
 import { mean, sum } from "./reduce.ts";
@@ -29,6 +29,7 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as unknown as KernelFn,
   Identity: identity as unknown as KernelFn,
   LeakyRelu: leakyRelu as unknown as KernelFn,
+  Relu: relu as unknown as KernelFn,
   [LEAKY_RELU_GRAD]: leakyReluGrad as unknown as KernelFn,
   MaxPoolGrad: maxPoolGrad as unknown as KernelFn,
   Sum: sum as unknown as KernelFn,
