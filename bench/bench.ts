@@ -390,7 +390,8 @@ const kernelSection = kernelRun?.ok
     "90–95% of the peak measured in the same minute while this was developed; a 6×8 tile spills registers in V8 " +
     "(it has 15 usable xmm registers for 12 accumulators + 2 B vectors + a splat) and ran at half that. In the " +
     "layers the rest goes to (1) packing: im2col gathers every input once per cache chunk with scalar stores " +
-    "(about 1/(2·NR) of the multiply-adds as loads and stores, more where a tap run is short, i.e. few channels); " +
+    "(one scalar load and store per N/4 vector multiply-adds for N output columns, plus loop overhead per tap run, " +
+    "which is long only where there are many channels); " +
     "(2) C tile loads and stores once per chunk of M (filter gradient) or K (input gradient), which costs most " +
     "where the chunk is short (wide layers: the packed panels must fit the L2); (3) edge tiles when O or K is " +
     "not a multiple of 8 or 4; (4) the first layer, where K = 9 and C = 1: too little work per packed element " +
