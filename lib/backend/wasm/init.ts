@@ -39,6 +39,7 @@ import {
   wasmPackage,
   workersExited,
 } from "./threads.ts";
+import { stopGemm } from "./gemm_pool.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -310,6 +311,8 @@ export async function shutdownWasm(): Promise<void> {
   if (current == null) return;
   const { module, result } = current;
   current = null;
+  stopGemm(); // ferlab's kernel helpers map this module's memory
+
   const pool = module.PThread;
   const exited = workersExited(
     pool ? [...pool.runningWorkers, ...pool.unusedWorkers] : [],
