@@ -49,7 +49,12 @@ const maxSeconds = a.maxSeconds;
 const result: Record<string, unknown> = { ...a, batch, micro, steps };
 try {
   const backend = await selectBackend(a.backend, { threads: a.threads, stockWasm: a.stock });
-  Object.assign(result, { backendName: backend.name, threadsUsed: backend.threads, adapter: backend.adapter });
+  Object.assign(result, {
+    backendName: backend.name,
+    threadsUsed: backend.threads,
+    adapter: backend.adapter,
+    convKernels: backend.convKernels,
+  });
   if (a.model === "augment") {
     // augmentation throughput: the study's heavy preset on batches of `batch` faces
     const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, "float32", 7) as tf.Tensor4D;

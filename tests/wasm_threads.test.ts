@@ -12,9 +12,10 @@ import {
 } from "../lib/backend/wasm/threads.ts";
 import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
 
-Deno.test("resolveThreads: auto follows the cores, capped at 4; explicit counts are checked", () => {
+Deno.test("resolveThreads: auto is one per core, capped at the pool size; explicit counts are checked", () => {
   assert.deepEqual(resolveThreads("auto", 2), { threads: 2, notes: [] });
-  assert.deepEqual(resolveThreads(undefined, 16), { threads: 4, notes: [] });
+  assert.deepEqual(resolveThreads("auto", 6), { threads: 6, notes: [] });
+  assert.deepEqual(resolveThreads(undefined, 16), { threads: MAX_WASM_THREADS, notes: [] });
   assert.deepEqual(resolveThreads("auto", 1), { threads: 1, notes: [] });
   assert.deepEqual(resolveThreads(3, 2), { threads: 3, notes: [] });
   const capped = resolveThreads(MAX_WASM_THREADS + 4, 2);
