@@ -28,6 +28,8 @@ export interface DeepConfig {
   dropout: number[];
   /** How the conv maps become a vector: Flatten, or global average pooling (one value per filter). */
   head: "flatten" | "globalAverage";
+  /** Dropout right after the Flatten / global-average-pooling head, before any dense layer (default 0: none). */
+  headDropout?: number;
   /** Units of each hidden dense layer (may be empty). */
   dense: number[];
   /** Dropout after each hidden dense layer. */
@@ -119,6 +121,7 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
       ? tf.layers.globalAveragePooling2d({ name: "gap" })
       : tf.layers.flatten({ name: "flatten" }),
   );
+  if (cfg.headDropout) model.add(tf.layers.dropout({ name: "head_drop", rate: cfg.headDropout }));
   cfg.dense.forEach((units, i) => {
     const d = `fc${i + 1}`;
     model.add(tf.layers.dense({
