@@ -85,8 +85,10 @@ export function budgetOutcome(
       } of ${record.budgetMinutes} min ` +
         `from start to the end of evaluation (predicted ${min(record.predictedRunSeconds)}).`
       : `Schedule complete but the budget **overran** by ${min(elapsedSeconds - budget)}: ${min(elapsedSeconds)} ` +
-        `against ${record.budgetMinutes} min (predicted ${min(record.predictedRunSeconds)}); the machine ran slower ` +
-        `than when the step was timed.`,
+        `against ${record.budgetMinutes} min (predicted ${min(record.predictedRunSeconds)}); ` +
+        (record.predictedRunSeconds > budget
+          ? "at the measured step time not even one epoch fits this budget, and the run trains at least one."
+          : "the machine ran slower than when the step was timed."),
   };
 }
 
