@@ -40,7 +40,7 @@ const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i
 
 /** A throwaway experiment on the small images (cpu backend; tiny images keep a shared machine's test quick). */
 async function experiment(out: string, over: Partial<CommonConfig> = {}) {
-  const config: CommonConfig = { ...COMMON_DEFAULTS, backend: "cpu", batchSize: 16, bnRecalRows: 32, out, ...over };
+  const config: CommonConfig = { ...COMMON_DEFAULTS, backend: "cpu", batchSize: 32, bnRecalRows: 32, out, ...over };
   await tf.setBackend("cpu");
   const data = leftRight();
   const split = { train: range(0, 144), val: range(144, 160), test: range(160, 200), notes: [] };
@@ -120,8 +120,8 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const exp = await experiment(join(tmp, "fit"));
-    const budgetSeconds = 0.4 * 60;
-    const { budget, training, outcome } = await budgetedRun(exp, 0.4);
+    const budgetSeconds = 0.75 * 60;
+    const { budget, training, outcome } = await budgetedRun(exp, 0.75);
     const { record } = budget;
     assert.ok(record.plan.epochs >= 2, `only ${record.plan.epochs} epochs planned`);
     assert.equal(exp.config.epochs, record.plan.epochs);
