@@ -47,9 +47,9 @@ Deno.test("exp:05 --help lists the budget and every ablation switch", async () =
 Deno.test("exp:05 refuses a budget that cannot exist, in one line", async () => {
   const tmp = await Deno.makeTempDir();
   try {
-    const r = await run(["--quick", "--synthetic-rows", "300", "--budget-minutes", "-1", "--out", tmp]);
+    const r = await run(["--quick", "--synthetic-rows", "300", "--budget-minutes", "0", "--out", tmp]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /error: --budget-minutes must be a positive number, got -1/);
+    assert.match(r.stderr, /error: --budget-minutes must be a positive number, got 0/);
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/);
   } finally {
     await Deno.remove(tmp, { recursive: true });
