@@ -20,13 +20,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
 import type { AugmentPresetName } from "../lib/data/augment.ts";
-import { accuracyVsMinutesChart, minutesTable, readHistories } from "../lib/harness/accuracy_minutes.ts";
 import { planBudgetedRun, type ScheduleKind, SCHEDULES } from "../lib/harness/budget.ts";
-import { ablationSection, budgetOutcome, budgetSection, scheduleChart } from "../lib/harness/budget_report.ts";
+import { budgetReport } from "../lib/harness/budget_report.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
-import { testsByUsage, usageSection } from "../lib/harness/usage_tests.ts";
 import { buildDeep } from "../lib/models/deep.ts";
-import { chartRef } from "../lib/report/write.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";
 
 // ## Config — defaults in one place; every ingredient can be switched off from the command line (an ablation).
@@ -128,35 +125,14 @@ await runExperiment<Config>({
   const opt = optimizer();
   const training = await exp.train(model, { optimizer: opt, lrSchedule: budget.schedule, ...recipe });
 
-  // ## 4. Evaluate on PublicTest (and PrivateTest when present), plain and with flip TTA; report against the budget
-  const usage = await testsByUsage(model, exp.prepared.data);
-  const testUsage = c.protocol === "official" ? usage.PrivateTest ?? usage.PublicTest : undefined; // = split.test
-  const outcome = budgetOutcome(budget.record, training, exp.elapsedSeconds(), getLearningRate(opt));
-  const json = { budget: budget.record, outcome, ingredients: ingredients(c), testsByUsage: usage };
-  const { series, skipped } = await readHistories(c.out, {
-    name: exp.name,
-    json: { data: exp.prepared.dataFacts, split: { protocol: c.protocol }, training, testAccuracy: testUsage?.plain },
-  });
-  const ablations = await ablationSection(c.out, "05_budget", {
-    name: exp.name,
-    data: exp.prepared.dataFacts,
-    ...json,
-  });
-  await exp.finish(model, training, {
-    preface: [outcome.sentence],
-    sections: [
-      usageSection(usage),
-      budgetSection(budget.record, outcome, budget.reused),
-      chartRef(exp.name, "schedule"),
-      ...(ablations ? [ablations] : []),
-      "## Accuracy per training minute\n\nValidation accuracy after each epoch against the minutes spent training, " +
-      `for every report in this folder with a history (diamonds: final test accuracy; validation sets differ by ` +
-      `protocol).\n\n${minutesTable(series)}\n\n${chartRef(exp.name, "minutes")}` +
-      (skipped.length ? `\n\nSkipped: ${skipped.join("; ")}.` : ""),
-    ],
-    charts: { schedule: scheduleChart(budget.record), minutes: accuracyVsMinutesChart(series) },
-    json,
-  });
+  // ## 4. Evaluate on PublicTest (and PrivateTest when present), plain and with flip TTA; report against the budget,
+  //       beside the ablations and every other experiment's accuracy per training minute
+  const finalLr = getLearningRate(opt);
+  await exp.finish(
+    model,
+    training,
+    await budgetReport(exp, model, { budget, training, finalLr, ingredients: ingredients(c) }),
+  );
 });
 
 /** The recipe's ingredients as the ablation table compares them. */

@@ -5,17 +5,25 @@
  *
  * @example
  * ```ts
- * const outcome = budgetOutcome(budget.record, training, exp.elapsedSeconds());
- * const sections = [budgetSection(budget.record, outcome), await ablationSection("reports", "05_budget")];
+ * const training = await exp.train(model, { optimizer, lrSchedule: budget.schedule });
+ * const extras = await budgetReport(exp, model, { budget, training, finalLr: getLearningRate(optimizer), ingredients });
+ * await exp.finish(model, training, extras);
  * ```
  *
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
+import type { CommonConfig } from "../cli/args.ts";
 import { CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
+import { chartRef } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
-import { type BudgetRecord, scheduleOf } from "./budget.ts";
+import { accuracyVsMinutesChart, minutesTable, readHistories } from "./accuracy_minutes.ts";
+import { type Budgeted, type BudgetRecord, scheduleOf } from "./budget.ts";
+import type { Experiment } from "./experiment.ts";
+import type { ReportExtras } from "./report.ts";
+import { testsByUsage, usageSection } from "./usage_tests.ts";
 
 /** How a budgeted run ended. */
 export interface BudgetOutcome {
@@ -224,4 +232,65 @@ export async function ablationSection(outDir: string, base: string, current: Abl
       rows,
     ),
   ].join("\n");
+}
+
+/** What {@link budgetReport} reports on. */
+export interface BudgetedRun {
+  budget: Budgeted;
+  training: TrainResult;
+  /** The optimizer's learning rate after training. */
+  finalLr: number;
+  /** The recipe's switchable ingredients, as the ablation table compares them (e.g. `{ labelSmoothing: "0.1" }`). */
+  ingredients: Record<string, string>;
+  /** Stem shared by the main run and its ablations (default the experiment's spec name). */
+  family?: string;
+}
+
+/**
+ * Everything a budgeted run adds to its report: scores on PublicTest and
+ * PrivateTest (plain and flip TTA), how the run ended against its budget,
+ * the plan and schedule, the ablations beside it, and accuracy against
+ * training minutes for every report in the output folder.
+ */
+export async function budgetReport<C extends CommonConfig>(
+  exp: Experiment<C>,
+  model: tf.LayersModel,
+  run: BudgetedRun,
+): Promise<ReportExtras> {
+  const { config, prepared } = exp;
+  const { budget, training } = run;
+  const usage = await testsByUsage(model, prepared.data);
+  const outcome = budgetOutcome(budget.record, training, exp.elapsedSeconds(), run.finalLr);
+  // Under the official protocol the split's test rows are PrivateTest when present, else PublicTest.
+  const testUsage = config.protocol === "official" ? usage.PrivateTest ?? usage.PublicTest : undefined;
+  const json = { budget: budget.record, outcome, ingredients: run.ingredients, testsByUsage: usage };
+  const { series, skipped } = await readHistories(config.out, {
+    name: exp.name,
+    json: { data: prepared.dataFacts, split: { protocol: config.protocol }, training, testAccuracy: testUsage?.plain },
+  });
+  const family = run.family ?? exp.spec.name;
+  const ablations = await ablationSection(config.out, family, { name: exp.name, data: prepared.dataFacts, ...json });
+  return {
+    preface: [outcome.sentence],
+    sections: [
+      usageSection(usage),
+      budgetSection(budget.record, outcome, budget.reused),
+      chartRef(exp.name, "schedule"),
+      ...(ablations ? [ablations] : []),
+      [
+        "## Accuracy per training minute",
+        "",
+        "Validation accuracy after each epoch against the minutes spent training, for every report in this folder " +
+        "with a history (diamonds: final test accuracy). Validation and test sets differ by protocol and data; " +
+        "compare rows on the same data and protocol.",
+        "",
+        minutesTable(series),
+        "",
+        chartRef(exp.name, "minutes"),
+        ...(skipped.length ? ["", `Skipped: ${skipped.join("; ")}.`] : []),
+      ].join("\n"),
+    ],
+    charts: { schedule: scheduleChart(budget.record), minutes: accuracyVsMinutesChart(series) },
+    json,
+  };
 }
