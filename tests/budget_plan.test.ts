@@ -16,6 +16,7 @@ import { Experiment } from "../lib/harness/experiment.ts";
 import type { Prepared } from "../lib/harness/prepare.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";
+import { measureStepTime } from "../lib/train/step_time.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-budget-" });
 const SIZE = 12;
@@ -43,7 +44,7 @@ async function experiment(out: string, over: Partial<CommonConfig> = {}) {
   const config: CommonConfig = { ...COMMON_DEFAULTS, backend: "cpu", batchSize: 32, bnRecalRows: 32, out, ...over };
   await tf.setBackend("cpu");
   const data = leftRight();
-  const split = { train: range(0, 144), val: range(144, 160), test: range(160, 200), notes: [] };
+  const split = { train: range(0, 64), val: range(144, 160), test: range(160, 200), notes: [] };
   const prepared: Prepared = {
     backend: { requested: "cpu", name: "cpu", tfjs: tf.version.tfjs, notes: [] },
     data,
@@ -78,6 +79,17 @@ const tiny = (seed: number) =>
     numClasses: 2,
     seed,
   });
+/**
+ * A budget worth about six epochs (of 2 steps) plus the probe at this machine's current speed, so that the plan
+ * has several epochs however loaded a shared machine is; the planner must still fit the run inside it.
+ */
+async function tinyBudgetMinutes(): Promise<number> {
+  await tf.setBackend("cpu");
+  const t = await measureStepTime(tiny(3), { batchSize: 32, steps: 2 });
+  return Math.min(3, Math.max(0.4, ((6 * 2 + 8) * t.msPerStep) / 1000 / 0.6 / 60));
+}
+const minutes = await tinyBudgetMinutes();
+
 const sgd = () => tf.train.momentum(0.05, 0.9, true);
 
 function request(budgetMinutes: number): BudgetRequest {
@@ -120,8 +132,8 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const exp = await experiment(join(tmp, "fit"));
-    const budgetSeconds = 0.75 * 60;
-    const { budget, training, outcome } = await budgetedRun(exp, 0.75);
+    const budgetSeconds = minutes * 60;
+    const { budget, training, outcome } = await budgetedRun(exp, minutes);
     const { record } = budget;
     assert.ok(record.plan.epochs >= 2, `only ${record.plan.epochs} epochs planned`);
     assert.equal(exp.config.epochs, record.plan.epochs);
@@ -142,13 +154,13 @@ Deno.test({
   fn: async () => {
     const outA = join(tmp, "cut");
     // --max-minutes that has already passed: the loop stops after epoch 1.
-    const cut = await budgetedRun(await experiment(outA, { maxMinutes: 1e-6 }), 0.4);
+    const cut = await budgetedRun(await experiment(outA, { maxMinutes: 1e-6 }), minutes);
     assert.equal(cut.training.cutShort, true);
     assert.equal(cut.outcome.status, "cutShort");
     assert.ok(cut.training.history.length < cut.budget.record.plan.epochs);
     assert.notEqual(cut.outcome.finalLr, cut.outcome.scheduleFinalLr);
 
-    const resumed = await budgetedRun(await experiment(outA, { resume: true }), 0.4);
+    const resumed = await budgetedRun(await experiment(outA, { resume: true }), minutes);
     assert.equal(resumed.budget.reused, true);
     assert.deepEqual(resumed.budget.record, cut.budget.record);
     assert.equal(resumed.training.resumedFrom, 1);
@@ -159,7 +171,7 @@ Deno.test({
     const outB = join(tmp, "straight");
     await Deno.mkdir(join(outB, "checkpoints"), { recursive: true });
     await Deno.copyFile(budgetPath(outA, "05_test"), budgetPath(outB, "05_test"));
-    const straight = await budgetedRun(await experiment(outB, { resume: true }), 0.4);
+    const straight = await budgetedRun(await experiment(outB, { resume: true }), minutes);
     assert.equal(straight.training.resumedFrom, undefined);
     const lrs = (r: typeof straight) => r.training.history.map((h) => h.lr);
     assert.deepEqual(lrs(resumed), lrs(straight));
@@ -171,7 +183,7 @@ Deno.test({
 
     // A resume that asks for another budget is refused rather than silently changing the schedule.
     await assert.rejects(
-      async () => await planBudgetedRun(await experiment(outA, { resume: true }), request(0.5)),
+      async () => await planBudgetedRun(await experiment(outA, { resume: true }), request(minutes + 1)),
       /saved plan was made for/,
     );
   },

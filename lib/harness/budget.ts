@@ -228,7 +228,7 @@ async function makePlan<C extends CommonConfig>(exp: Experiment<C>, req: BudgetR
     `budget: ${(probe.stepSeconds * 1000).toFixed(0)} ms/step (warm-up steps ${
       probe.warmMs.map((m) => m.toFixed(0)).join(", ")
     } ms), ${epochOverheadSeconds.toFixed(0)} s extras/epoch → ${plan.epochs} epochs × ${stepsPerEpoch} steps, ` +
-      `predicted ${(record.predictedRunSeconds / 60).toFixed(1)} of ${req.budgetMinutes} min`,
+      `predicted ${(record.predictedRunSeconds / 60).toFixed(1)} of ${+req.budgetMinutes.toFixed(2)} min`,
   );
   if (record.predictedRunSeconds > budgetSeconds) {
     exp.log(`budget: even one epoch does not fit ${req.budgetMinutes} min; training one epoch anyway`);
