@@ -72,7 +72,7 @@ await runExperiment<Config>({
     "native yardstick's (VGG 4×2 convs + GAP, SGD Nesterov + weight decay, label smoothing, augmentation, flip TTA).",
   studyAccuracy: 0.62,
   defaults: DEFAULTS,
-  quick: { syntheticRows: 2500, limitTrain: 1200, budgetMinutes: 2.5, bnRecalRows: 512 },
+  quick: { syntheticRows: 1500, limitTrain: 640, budgetMinutes: 2, bnRecalRows: 256 },
   flags: {
     budgetMinutes: { type: "number", help: "wall-clock budget of the whole run, in minutes" },
     schedule: { type: "string", help: "learning-rate schedule", choices: SCHEDULES },
