@@ -67,7 +67,7 @@ await runExperiment<Config>({
     maxTrials: 0,
     patience: 8,
   },
-  quick: { epochs: 4, syntheticRows: 3500, limitTrain: 2800, searchEpochs: 3, searchRows: 1000 },
+  quick: { epochs: 3, syntheticRows: 2500, limitTrain: 1500, searchEpochs: 3, searchRows: 600 },
   flags: {
     oracle: { type: "string", help: "search strategy", choices: ["hyperband", "random"] },
     searchEpochs: {
@@ -94,15 +94,24 @@ await runExperiment<Config>({
     maxTrials: config.maxTrials || undefined,
     dir,
     shouldStop: () => exp.outOfTime(),
-    runTrial: async (values, { number, epochs }) =>
-      (await exp.train(build(values, config.seed), {
-        optimizer: tf.train.adam(values.lr),
-        trainRows: trialRows,
-        epochs,
-        checkpoint: false,
-        rngLabel: `trial${number}`,
-        callbacks: [new EarlyStopping({ monitor: "valAcc", patience: 3 })],
-      })).history.map((h) => ({ ...h })),
+    runTrial: async (values, { number, epochs }) => {
+      const model = build(values, config.seed);
+      const optimizer = tf.train.adam(values.lr);
+      try {
+        const training = await exp.train(model, {
+          optimizer,
+          trainRows: trialRows,
+          epochs,
+          checkpoint: false,
+          rngLabel: `trial${number}`,
+          callbacks: [new EarlyStopping({ monitor: "valAcc", patience: 3 })],
+        });
+        return training.history.map((h) => ({ ...h }));
+      } finally {
+        model.dispose(); // 22 trials must not pile up weights and Adam moments
+        optimizer.dispose();
+      }
+    },
   });
   const extras = searchReport(result, SPACE, { name: exp.name, title: "Experiment 02" });
   if (!result.complete) return void await exp.reportUnfinished("the search was cut short by --max-minutes.", extras);

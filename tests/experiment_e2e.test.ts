@@ -183,3 +183,92 @@ Deno.test({
     assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /resumed from epoch 1/);
   },
 });
+
+Deno.test({
+  name: "exp:02 searches, stops on its time budget, resumes by replaying finished trials, then trains the winner",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = join(tmp, "tuned");
+    const common = [
+      "--data",
+      csv,
+      "--oracle",
+      "random",
+      "--max-trials",
+      "2",
+      "--search-epochs",
+      "1",
+      "--search-rows",
+      "120",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "32",
+      "--bn-recal-rows",
+      "0",
+      "--out",
+      dir,
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+    ];
+    const first = await run("../experiments/02_tuned.ts", [...common, "--max-minutes", "0.0001"], tmp);
+    assert.equal(first.code, 0, first.stderr);
+    const partial = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
+    assert.equal(partial.search.trials.length, 1);
+    assert.equal(partial.search.complete, false);
+    assert.match(await Deno.readTextFile(join(dir, "02_tuned.md")), /unfinished.*search was cut short/);
+    const second = await run("../experiments/02_tuned.ts", [...common, "--resume"], tmp);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /trial 0: replayed/);
+    const done = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
+    assert.equal(done.search.trials.length, 2);
+    assert.equal(done.search.replayed, 1);
+    assert.deepEqual(done.search.trials[0].values, partial.search.trials[0].values);
+    const winner = done.search.trials[done.search.best.number];
+    assert.ok(done.search.trials.every((t: { score: number }) => t.score <= winner.score));
+    assert.equal(done.training.history.length, 1);
+    const md = await Deno.readTextFile(join(dir, "02_tuned.md"));
+    assert.match(md, /## Search/);
+    assert.match(md, /02_tuned\.search\.svg/);
+    for (const f of ["02_tuned.search.svg", "02_tuned.reliability.svg", "models/02_tuned/model.json"]) {
+      assert.ok((await Deno.stat(join(dir, f))).size > 0, f);
+    }
+  },
+});
+
+Deno.test({
+  name: "exp:03's ablation writes its own report, with the calibration beside 01's",
+  sanitizeResources: false,
+  fn: async () => {
+    const r = await run("../experiments/03_deep.ts", [
+      "--data",
+      csv,
+      "--epochs",
+      "1",
+      "--batch-size",
+      "32",
+      "--label-smoothing",
+      "0",
+      "--measure-steps",
+      "0",
+      "--out",
+      out, // where exp:01's report already is
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+    ], tmp);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(await Deno.readTextFile(join(out, "03_deep_ls0.json")));
+    assert.equal(json.config.labelSmoothing, 0);
+    assert.equal(json.config.arch, "lean");
+    assert.ok(json.test.calibration.nll > 0);
+    const md = await Deno.readTextFile(join(out, "03_deep_ls0.md"));
+    assert.match(md, /Architecture: \*\*lean\*\*/);
+    assert.match(md, /## Calibration beside the other experiments/);
+    assert.match(md, /\| 01_baseline \|/);
+    assert.ok((await Deno.stat(join(out, "models/03_deep_ls0/model.json"))).size > 0);
+  },
+});

@@ -21,6 +21,8 @@ Deno.test("Hyperband's brackets and rungs follow the paper (Li et al. 2018, Tabl
     [[3, 9]],
   ]);
   assert.throws(() => hyperbandSchedule(9, 1), SearchSpaceError);
+  // what an oracle announces for progress: 22 trials, 78 trial-epochs for R = 9
+  assert.deepEqual(hyperband({ x: hp.float(0, 1) }, { maxEpochs: 9, seed: 1 }).planned, { trials: 22, epochs: 78 });
 });
 
 Deno.test("Hyperband promotes the best ⌊n/η⌋ of each rung to η× the epochs", () => {
@@ -183,4 +185,18 @@ Deno.test("trials of another search in the same folder are refused, not mixed in
     }),
     (e) => e instanceof SearchError && /trial_000\.json.*other hyper-parameters/.test(e.message),
   );
+});
+
+Deno.test("a search out of time still runs one new trial per call, so resuming always makes progress", async () => {
+  const dir = await tempDir();
+  const objective = { name: "valLoss", direction: "min" } as const;
+  const runTrial = (v: { filters: number; lr: number }, c: { epochs: number }) =>
+    Promise.resolve(toyHistory(v, c.epochs));
+  const oracle = () => randomSearch(toySpace, { maxTrials: 3, epochs: 1, seed: 4 });
+  const counts = [];
+  for (let call = 0; call < 3; call++) {
+    const r = await search({ oracle: oracle(), objective, dir, runTrial, shouldStop: () => true, log: () => {} });
+    counts.push([r.trials.length, r.replayed, r.complete]);
+  }
+  assert.deepEqual(counts, [[1, 0, false], [2, 1, false], [3, 2, true]]);
 });

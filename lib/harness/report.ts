@@ -128,7 +128,7 @@ export async function writeExperimentReport<C extends CommonConfig>(
       `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
     ],
     ["Epochs", endedHow(t, planned) + (t.resumedFrom ? ` (resumed from epoch ${t.resumedFrom})` : "")],
-    ["Batch norm", bnLine(config.bnRecalRows)],
+    ["Batch norm", bnLine(Math.min(config.bnRecalRows, p.trainRows.length))],
     [
       "Wall time",
       `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${

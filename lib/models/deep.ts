@@ -32,6 +32,8 @@ export interface DeepConfig {
   headDropout?: number;
   /** Units of each hidden dense layer (may be empty). */
   dense: number[];
+  /** Order in the dense head: batch norm then LeakyReLU (default), or LeakyReLU then batch norm as the study wrote it. */
+  denseOrder?: "bn-act" | "act-bn";
   /** Dropout after each hidden dense layer. */
   denseDropout: number;
   /** BatchNorm after every conv and hidden dense layer. */
@@ -124,14 +126,18 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
   if (cfg.headDropout) model.add(tf.layers.dropout({ name: "head_drop", rate: cfg.headDropout }));
   cfg.dense.forEach((units, i) => {
     const d = `fc${i + 1}`;
+    const actFirst = cfg.denseOrder === "act-bn";
     model.add(tf.layers.dense({
       name: d,
       units,
-      useBias,
+      // With the activation between them, batch norm no longer cancels the bias.
+      useBias: useBias || actFirst,
       kernelInitializer: kernelInitializer(cfg.kernelInit, seeds),
     }));
-    if (cfg.batchNorm) model.add(batchNormalization({ name: `${d}_bn` }));
+    const bn = () => cfg.batchNorm && model.add(batchNormalization({ name: `${d}_bn` }));
+    if (!actFirst) bn();
     model.add(tf.layers.leakyReLU({ name: `${d}_lrelu`, alpha: cfg.leakyAlpha }));
+    if (actFirst) bn();
     if (cfg.denseDropout > 0) {
       model.add(tf.layers.dropout({ name: `${d}_drop`, rate: cfg.denseDropout }));
     }

@@ -36,6 +36,8 @@ export interface TrialRequest<V> {
 export interface Oracle<V> {
   /** Name for reports, e.g. "Hyperband (R = 9, η = 3)". */
   readonly description: string;
+  /** Trials and trial-epochs the oracle will ask for, for progress and ETA. */
+  readonly planned: { trials: number; epochs: number };
   /** Trials, each answered with its score (larger is better). */
   plan(): Generator<TrialRequest<V>, void, number>;
 }
@@ -54,6 +56,7 @@ export interface RandomSearchOptions {
 export function randomSearch<S extends SearchSpace>(space: S, opts: RandomSearchOptions): Oracle<Values<S>> {
   return {
     description: `random search (${opts.maxTrials} trials × ${opts.epochs} epochs)`,
+    planned: { trials: opts.maxTrials, epochs: opts.maxTrials * opts.epochs },
     *plan() {
       const rng = makeRng(`random:${opts.seed}`);
       for (let i = 0; i < opts.maxTrials; i++) yield { values: sample(space, rng), epochs: opts.epochs };
@@ -115,6 +118,11 @@ export function hyperband<S extends SearchSpace>(space: S, opts: HyperbandOption
   const schedule = hyperbandSchedule(opts.maxEpochs, eta);
   return {
     description: `Hyperband (R = ${opts.maxEpochs} epochs, η = ${eta}, ${opts.iterations ?? 1} iteration(s))`,
+    planned: {
+      trials: (opts.iterations ?? 1) * schedule.reduce((a, b) => a + b.rungs.reduce((x, r) => x + r.configs, 0), 0),
+      epochs: (opts.iterations ?? 1) *
+        schedule.reduce((a, b) => a + b.rungs.reduce((x, r) => x + r.configs * r.epochs, 0), 0),
+    },
     *plan() {
       const rng = makeRng(`hyperband:${opts.seed}`);
       for (let it = 0; it < (opts.iterations ?? 1); it++) {

@@ -17,9 +17,11 @@ import { chartRef } from "../report/write.ts";
 import { describeParam, type SearchSpace } from "./space.ts";
 import { ranked, type SearchResult, type TrialRecord } from "./search.ts";
 
-/** A value as a table cell: floats with 4 significant digits. */
+/** A value as a table cell: floats to 4 significant digits without trailing zeros (0.1, 0.004074). */
 function cell(v: unknown): string {
-  if (typeof v === "number" && !Number.isInteger(v)) return Number.isFinite(v) ? v.toPrecision(4) : String(v);
+  if (typeof v === "number" && !Number.isInteger(v)) {
+    return Number.isFinite(v) ? String(Number(v.toPrecision(4))) : String(v);
+  }
   return String(v);
 }
 

@@ -21,6 +21,7 @@
  */
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
+import { formatEta } from "../train/progress.ts";
 import { UserError } from "../errors.ts";
 import type { Oracle } from "./oracles.ts";
 
@@ -70,7 +71,10 @@ export interface SearchOptions<V> {
   dir: string;
   /** Trains one configuration; returns its per-epoch logs (which must hold the objective). */
   runTrial: (values: V, ctx: TrialContext) => Promise<Record<string, number>[]>;
-  /** Asked before each new trial; true stops the search (e.g. a time budget). */
+  /**
+   * Asked before each new trial after the first one this call runs; true stops the search (e.g. a time
+   * budget). Every call runs at least one new trial, so a resumed search always makes progress.
+   */
   shouldStop?: () => boolean;
   /** Progress lines (default stderr). */
   log?: (line: string) => void;
@@ -139,7 +143,13 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
   const trials: TrialRecord<V>[] = [];
   const plan = opts.oracle.plan();
   let replayed = 0;
+  let ran = 0;
   let complete = true;
+  // For the ETA: seconds per epoch of the trials run in this call, and the oracle's epochs still to come.
+  let ranSeconds = 0;
+  let ranEpochs = 0;
+  let epochsLeft = opts.oracle.planned.epochs;
+  const total = Math.min(opts.oracle.planned.trials, opts.maxTrials ?? Infinity);
   let step = plan.next();
   while (!step.done) {
     const number = trials.length;
@@ -157,12 +167,17 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
       replayed++;
       log(`trial ${number}: replayed from ${path} (score ${record.score.toFixed(4)})`);
     } else {
-      if (opts.shouldStop?.()) {
+      if (ran > 0 && opts.shouldStop?.()) {
         complete = false;
         log(`search stopped before trial ${number} (time budget); run again with --resume to continue`);
         break;
       }
-      log(`trial ${number}: ${request.epochs} epoch(s), ${JSON.stringify(request.values)}`);
+      const eta = ranEpochs > 0 ? ` (search ETA ≤ ${formatEta((ranSeconds / ranEpochs) * epochsLeft)})` : "";
+      log(
+        `trial ${number} (${number + 1} of ${total}): ${request.epochs} epoch(s)${eta}, ${
+          JSON.stringify(request.values)
+        }`,
+      );
       const t0 = performance.now();
       const history = await opts.runTrial(request.values, { number, epochs: request.epochs });
       const best = bestOf(history, opts.objective);
@@ -178,9 +193,13 @@ export async function search<V>(opts: SearchOptions<V>): Promise<SearchResult<V>
         finishedAt: new Date().toISOString(),
       };
       await writeFileAtomic(path, JSON.stringify(record, encode, 1));
+      ran++;
+      ranSeconds += record.seconds;
+      ranEpochs += Math.max(1, history.length);
       log(`trial ${number}: ${opts.objective.name} ${best.score.toFixed(4)} at epoch ${best.epoch}`);
     }
     trials.push(record);
+    epochsLeft -= request.epochs;
     const goodness = opts.objective.direction === "max" ? record.score : -record.score;
     step = plan.next(goodness);
   }
