@@ -35,6 +35,7 @@ import { saveModel } from "../models/io.ts";
 import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
 import type { Callback } from "../train/callbacks.ts";
 import { train, type TrainResult } from "../train/loop.ts";
+import type { LrSchedule } from "../train/lr_schedule.ts";
 import { log, prepare, type Prepared } from "./prepare.ts";
 import { type ReportExtras, writeExperimentReport, writeUnfinishedReport } from "./report.ts";
 
@@ -72,6 +73,10 @@ export interface ExperimentTrainOptions {
   augment?: AugmentPresetName;
   /** Label smoothing of the one-hot targets (default 0). */
   labelSmoothing?: number;
+  /** Learning rate per optimizer step from the global step (default none: the optimizer's, callbacks'). */
+  lrSchedule?: LrSchedule;
+  /** L2 weight decay added to the gradients, as PyTorch's SGD does (default 0). */
+  weightDecay?: number;
   /** Training rows (default: the run's, `--limit-train` applied). */
   trainRows?: Int32Array;
   /** Epochs (default `config.epochs`). */
@@ -140,6 +145,8 @@ export class Experiment<C extends CommonConfig> {
         epochs: opts.epochs ?? config.epochs,
         batchSize: config.batchSize,
         labelSmoothing: opts.labelSmoothing,
+        lrSchedule: opts.lrSchedule,
+        weightDecay: opts.weightDecay,
         augment: preset === "none" ? undefined : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng),
         rng: this.rng(opts.rngLabel ?? "train"),
         callbacks,

@@ -28,6 +28,8 @@ export interface DeepConfig {
   dropout: number[];
   /** How the conv maps become a vector: Flatten, or global average pooling (one value per filter). */
   head: "flatten" | "globalAverage";
+  /** Dropout right after the Flatten / global-average-pooling head, before any dense layer (default 0: none). */
+  headDropout?: number;
   /** Units of each hidden dense layer (may be empty). */
   dense: number[];
   /** Order in the dense head: batch norm then LeakyReLU (default), or LeakyReLU then batch norm as the study wrote it. */
@@ -121,6 +123,7 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
       ? tf.layers.globalAveragePooling2d({ name: "gap" })
       : tf.layers.flatten({ name: "flatten" }),
   );
+  if (cfg.headDropout) model.add(tf.layers.dropout({ name: "head_drop", rate: cfg.headDropout }));
   cfg.dense.forEach((units, i) => {
     const d = `fc${i + 1}`;
     const actFirst = cfg.denseOrder === "act-bn";

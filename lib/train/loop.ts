@@ -25,6 +25,7 @@ import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
 import type { Callback, EpochLog } from "./callbacks.ts";
 import { type Fingerprint, hashRows, saveCheckpoint } from "./checkpoint.ts";
 import { getLearningRate, setLearningRate } from "./learning_rate.ts";
+import type { LrSchedule } from "./lr_schedule.ts";
 import { Progress } from "./progress.ts";
 import { restoreTraining } from "./resume.ts";
 import { dropoutLayers, type OutputKind, outputKind, trainStep } from "./step.ts";
@@ -60,6 +61,15 @@ export interface TrainOptions {
   microBatch?: number;
   /** Keras-style label smoothing `s`: targets become y(1−s) + s/K. */
   labelSmoothing?: number;
+  /**
+   * Learning rate per optimizer step, from the 0-based global step
+   * `(epoch − 1) × stepsPerEpoch + batch`; set before every step, so it
+   * overrides callbacks' changes. A pure function of the step, so a resumed
+   * run continues the schedule exactly where the checkpoint left it.
+   */
+  lrSchedule?: LrSchedule;
+  /** L2 weight decay added to every gradient, as PyTorch's SGD `weight_decay` (default 0; see `weight_decay.ts`). */
+  weightDecay?: number;
   /** Batch augmentation in [0, 1] space; may return its input. Draw randomness only from `rng`. */
   augment?: (x: tf.Tensor4D, rng: Rng) => tf.Tensor4D;
   /** Source of all randomness (batch order, augmentation, dropout). */
@@ -121,6 +131,8 @@ function checkOptions(o: TrainOptions, imageSize: number) {
   }
   const s = o.labelSmoothing ?? 0;
   if (!(s >= 0 && s < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${s}`);
+  const wd = o.weightDecay ?? 0;
+  if (!(wd >= 0 && Number.isFinite(wd))) throw new RangeError(`weightDecay must be a finite number ≥ 0, got ${wd}`);
   if (o.trainRows.length === 0) throw new RangeError("no training rows");
   if (o.data.pixels.length !== o.data.labels.length * imageSize * imageSize) {
     throw new DataError(
@@ -278,15 +290,19 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
   const { opts, imageSize, numClasses } = run;
   const { data, model, optimizer, batchSize } = opts;
   const te = performance.now();
-  const lr = getLearningRate(optimizer);
   const order = batchOrder(opts.trainRows, state.rng);
+  const bounds = batchBounds(order.length, batchSize);
+  const firstStep = (epoch - 1) * bounds.length;
+  if (opts.lrSchedule) setLearningRate(optimizer, opts.lrSchedule(firstStep));
+  const lr = getLearningRate(optimizer);
   const meanEpochSeconds = state.runSeconds.length
     ? state.runSeconds.reduce((a, b) => a + b, 0) / state.runSeconds.length
     : undefined;
   let lossSum = 0;
   let correct = 0;
   let done = 0;
-  for (const [s, e] of batchBounds(order.length, batchSize)) {
+  for (const [b, [s, e]] of bounds.entries()) {
+    if (opts.lrSchedule && b > 0) setLearningRate(optimizer, opts.lrSchedule(firstStep + b));
     const x = toImageTensor(data.pixels, order, s, e, imageSize);
     const y = oneHot(data.labels, order, s, e, numClasses);
     const xa = opts.augment ? opts.augment(x, state.rng) : x;
@@ -295,6 +311,7 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
       labelSmoothing: run.labelSmoothing,
       kind: run.kind,
       dropoutRng: state.rng,
+      weightDecay: opts.weightDecay,
     });
     tf.dispose(xa === x ? [x, y] : [x, xa, y]);
     lossSum += r.loss * (e - s);

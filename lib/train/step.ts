@@ -18,6 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { PROB_EPSILON } from "../eval/calibration.ts";
 import type { NamedTensor } from "../models/io.ts";
 import type { Rng } from "../rng.ts";
+import { addWeightDecay } from "./weight_decay.ts";
 
 /** Whether a model outputs probabilities (softmax) or raw logits. */
 export type OutputKind = "probabilities" | "logits";
@@ -32,6 +33,8 @@ export interface StepOptions {
   kind?: OutputKind;
   /** When given, every Dropout layer gets a seed from it before each forward pass. */
   dropoutRng?: Rng;
+  /** L2 weight decay added to the gradients by {@link trainStep} (default 0; see `weight_decay.ts`). */
+  weightDecay?: number;
 }
 
 /** Gradients of the mean batch loss, plus the loss and the count of correct predictions. */
@@ -166,7 +169,9 @@ export async function trainStep(
   y: tf.Tensor2D,
   opts: StepOptions = {},
 ): Promise<{ loss: number; correct: number }> {
-  const { grads, loss, correct } = computeGradients(model, x, y, opts);
+  const { grads: raw, loss, correct } = computeGradients(model, x, y, opts);
+  const grads = opts.weightDecay ? addWeightDecay(raw, opts.weightDecay) : raw;
+  if (grads !== raw) tf.dispose(raw.map((g) => g.tensor));
   // An array keeps slot order = trainable-weight order, which is what lets
   // Adam's saved moments line up with a freshly built model on resume.
   optimizer.applyGradients(grads);
