@@ -64,6 +64,8 @@ export interface HintContext {
   script: string;
   /** The script's arguments. */
   args: string[];
+  /** Whether this process may use `path` for `kind` (to keep paths granted by flags given next to `-P`). */
+  granted?: (kind: string, path: string) => boolean;
   /** The parts of deno.json used: tasks (to find the script's set) and the sets. */
   config: {
     tasks?: Record<string, string | { command?: string }>;
@@ -108,6 +110,14 @@ function namingArgument(target: string, ctx: HintContext): { flag?: string; path
   return best;
 }
 
+/** Every argument value (also of `--flag=value`), resolved as a path. */
+function argumentPaths(ctx: HintContext): string[] {
+  return ctx.args
+    .map((arg) => arg.startsWith("--") ? (arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "") : arg)
+    .filter((v) => v !== "" && !v.startsWith("-"))
+    .map((v) => resolve(ctx.cwd, v));
+}
+
 /**
  * The permissions to add for a refusal. A script that writes a folder also
  * reads it (existence checks, resume), so an output path — one refused for
@@ -132,14 +142,26 @@ export function permissionHint(denied: Denied, ctx: HintContext): string {
   const what = named?.flag ? `${named.flag} ${named.path}` : `"${target}"`;
   const atRoot = resolve(ctx.cwd) === resolve(ctx.root);
   const set = setOfScript(ctx);
-  const flags = [...grantsFor(denied, named, ctx)].map(([k, added]) => {
+  const ownOf = (k: string) => {
     const own = set ? ctx.config.permissions?.[set]?.[k] : undefined;
-    const ownList = Array.isArray(own) ? own.map(String) : [];
-    const list = [
-      ...ownList.map((p) => PATH_KINDS.has(k) && !atRoot && !isAbsolute(p) ? join(ctx.root, p) : p),
-      added,
-    ];
-    return `--allow-${k}=${list.map(shellQuote).join(",")}`;
+    return Array.isArray(own) ? own.map(String) : [];
+  };
+  const added = new Map<string, string[]>();
+  for (const [k, v] of grantsFor(denied, named, ctx)) added.set(k, [v]);
+  // Paths on the command line that flags given earlier granted beyond the set stay granted.
+  for (const k of ["read", "write"]) {
+    const own = ownOf(k).map((p) => resolve(ctx.root, p));
+    for (const path of argumentPaths(ctx)) {
+      const inSet = own.some((o) => path === o || path.startsWith(o.endsWith(sep) ? o : o + sep));
+      if (inSet || !ctx.granted?.(k, path)) continue;
+      const list = added.get(k) ?? [];
+      if (!list.includes(path)) added.set(k, [path, ...list]);
+    }
+  }
+  const order = (k: string) => ["read", "write"].includes(k) ? k : `~${k}`;
+  const flags = [...added].sort(([a], [b]) => order(a).localeCompare(order(b))).map(([k, values]) => {
+    const own = ownOf(k).map((p) => PATH_KINDS.has(k) && !atRoot && !isAbsolute(p) ? join(ctx.root, p) : p);
+    return `--allow-${k}=${[...own, ...values].map(shellQuote).join(",")}`;
   });
   const script = atRoot ? relative(ctx.root, ctx.script) : ctx.script;
   const config = atRoot ? [] : ["--config", join(ctx.root, "deno.json")];
@@ -168,7 +190,9 @@ export function hintContext(): HintContext {
     // no read access to the project (or no deno.json): the hint names no set
   }
   const script = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : Deno.mainModule;
-  return { root: ROOT, cwd: Deno.cwd(), script, args: Deno.args, config };
+  const granted = (kind: string, path: string) =>
+    Deno.permissions.querySync({ name: kind as "read" | "write", path }).state === "granted";
+  return { root: ROOT, cwd: Deno.cwd(), script, args: Deno.args, config, granted };
 }
 
 /**
