@@ -13,6 +13,7 @@
  * @module
  */
 import { parseFlags } from "../lib/cli/args.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 import { locateData } from "../lib/data/locate.ts";
 import { loadFer2013Csv } from "../lib/data/csv.ts";
 import { barChart } from "../lib/report/charts.ts";
@@ -109,7 +110,9 @@ const runs = args.only ? allRuns.filter((r) => new RegExp(args.only).test(r.labe
 async function measure(run: Run): Promise<Record<string, unknown>> {
   const cmdArgs = [
     "run",
-    "-A",
+    "-P=bench", // the benchmark's own permission set, not -A
+    "--config",
+    new URL("../deno.json", import.meta.url).pathname,
     new URL("./measure.ts", import.meta.url).pathname,
     "--backend",
     run.backend,
@@ -130,7 +133,7 @@ async function measure(run: Run): Promise<Record<string, unknown>> {
     ...(run.profile ? ["--profile"] : []),
   ];
   const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), { args: cmdArgs, stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(denoCommand(), { args: cmdArgs, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
   try {
     return { ...run, ...JSON.parse(text), wallSeconds: (performance.now() - t0) / 1000 };
