@@ -89,33 +89,34 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/**
- * The flag and value that named `target` on the command line: the argument
- * that is `target` itself or a folder above it (so an `--out` folder is
- * suggested rather than a checkpoint file inside it).
- */
-function namingArgument(target: string, ctx: HintContext): { flag?: string; path: string } | null {
-  const wanted = resolve(ctx.cwd, target);
-  let best: { flag?: string; path: string } | null = null;
+/** Every argument value (also of `--flag=value`) resolved as a path, with the flag that introduced it. */
+function argumentPaths(ctx: HintContext): { flag?: string; path: string }[] {
+  const found: { flag?: string; path: string }[] = [];
   ctx.args.forEach((arg, i) => {
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const value = eq > 0 ? arg.slice(eq + 1) : arg;
     if (value === "" || (eq < 0 && value.startsWith("-"))) return;
-    const path = resolve(ctx.cwd, value);
-    if (wanted !== path && !wanted.startsWith(path.endsWith(sep) ? path : path + sep)) return;
     const prev = ctx.args[i - 1];
     const flag = eq > 0 ? arg.slice(0, eq) : prev?.startsWith("--") && !prev.includes("=") ? prev : undefined;
-    if (best === null || path.length < best.path.length) best = { flag, path };
+    found.push({ flag, path: resolve(ctx.cwd, value) });
   });
-  return best;
+  return found;
 }
 
-/** Every argument value (also of `--flag=value`), resolved as a path. */
-function argumentPaths(ctx: HintContext): string[] {
-  return ctx.args
-    .map((arg) => arg.startsWith("--") ? (arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : "") : arg)
-    .filter((v) => v !== "" && !v.startsWith("-"))
-    .map((v) => resolve(ctx.cwd, v));
+/** Whether `path` is `dir` or inside it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+/**
+ * The argument that named `target` on the command line: `target` itself or
+ * the outermost folder above it (so an `--out` folder is suggested rather
+ * than a checkpoint file inside it).
+ */
+function namingArgument(target: string, ctx: HintContext): { flag?: string; path: string } | null {
+  const wanted = resolve(ctx.cwd, target);
+  const naming = argumentPaths(ctx).filter((a) => within(wanted, a.path));
+  return naming.sort((a, b) => a.path.length - b.path.length)[0] ?? null;
 }
 
 /**
@@ -151,9 +152,8 @@ export function permissionHint(denied: Denied, ctx: HintContext): string {
   // Paths on the command line that flags given earlier granted beyond the set stay granted.
   for (const k of ["read", "write"]) {
     const own = ownOf(k).map((p) => resolve(ctx.root, p));
-    for (const path of argumentPaths(ctx)) {
-      const inSet = own.some((o) => path === o || path.startsWith(o.endsWith(sep) ? o : o + sep));
-      if (inSet || !ctx.granted?.(k, path)) continue;
+    for (const { path } of argumentPaths(ctx)) {
+      if (own.some((o) => within(path, o)) || !ctx.granted?.(k, path)) continue;
       const list = added.get(k) ?? [];
       if (!list.includes(path)) added.set(k, [path, ...list]);
     }
