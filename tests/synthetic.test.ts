@@ -105,14 +105,12 @@ Deno.test("synthetic: pixel statistics are image-like", () => {
   }
 });
 
-Deno.test("synthetic: generating the default 7000 faces is fast", () => {
-  const t0 = performance.now();
+// Its speed (about 1.2 s on an idle core) is no test assertion: on the shared 2-core machine a wall-clock bound fails
+// under load (DEVELOPERS.md: speed targets live in benchmarks).
+Deno.test("synthetic: the default set is 7000 faces from seed 2013", () => {
   const data = makeSyntheticFer2013();
-  const seconds = (performance.now() - t0) / 1000;
   assert.equal(data.n, DEFAULT_SYNTHETIC.n);
   assert.equal(data.source, "synthetic faces (n=7000, seed=2013)");
-  // About 1.2 s on an idle core; generous for a busy shared machine.
-  assert.ok(seconds < 8, `took ${seconds.toFixed(1)} s`);
 });
 
 /**
