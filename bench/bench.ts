@@ -17,6 +17,7 @@
  * @module
  */
 import { parseFlags } from "../lib/cli/args.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 import { locateData } from "../lib/data/locate.ts";
 import { loadFer2013Csv } from "../lib/data/csv.ts";
 import { barChart } from "../lib/report/charts.ts";
@@ -137,6 +138,9 @@ async function torchMissing(): Promise<string | null> {
   }
 }
 
+/** The project's deno.json, whose `bench` permission set every measurement process runs under. */
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
 /** The command that measures `run`: PyTorch, the kernel bench, or measure.ts. */
 function commandFor(run: Run): { cmd: string; args: string[] } {
   if (run.backend === "pytorch") {
@@ -150,11 +154,21 @@ function commandFor(run: Run): { cmd: string; args: string[] } {
   if (run.backend === "kernels") {
     const script = new URL("./kernels.ts", import.meta.url).pathname;
     return {
-      cmd: Deno.execPath(),
-      args: ["run", "-A", script, "--threads", String(run.threads ?? 1), "--reps", String(run.steps)],
+      cmd: denoCommand(),
+      args: [
+        "run",
+        "-P=bench",
+        "--config",
+        CONFIG,
+        script,
+        "--threads",
+        String(run.threads ?? 1),
+        "--reps",
+        String(run.steps),
+      ],
     };
   }
-  return { cmd: Deno.execPath(), args: measureArgs(run) };
+  return { cmd: denoCommand(), args: measureArgs(run) };
 }
 
 async function measure(run: Run): Promise<Record<string, unknown>> {
@@ -179,7 +193,9 @@ async function measure(run: Run): Promise<Record<string, unknown>> {
 function measureArgs(run: Run): string[] {
   return [
     "run",
-    "-A",
+    "-P=bench", // the benchmark's own permission set, not -A
+    "--config",
+    CONFIG,
     new URL("./measure.ts", import.meta.url).pathname,
     "--backend",
     run.backend,

@@ -3,7 +3,7 @@
  * next to the machine's wasm SIMD peak measured by a tight multiply-add loop.
  * Prints one JSON object; `bench/bench.ts` runs it.
  *
- *     deno run -A bench/kernels.ts --threads 2 [--model baseline|deep] [--reps 3]
+ *     deno run -P=bench bench/kernels.ts --threads 2 [--model baseline|deep] [--reps 3]
  *
  * Kernels: XNNPACK's forward conv (stock), ferlab's filter and input
  * gradients (`lib/backend/wasm/kernels/conv_gemm.c`). Every kernel is called

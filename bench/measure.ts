@@ -3,7 +3,7 @@
  * fixed when the module loads, so each backend setting needs a fresh one).
  * Prints a single JSON object on stdout; `bench/bench.ts` runs these.
  *
- *     deno run -A bench/measure.ts --backend wasm --threads 2 --model baseline --batch 64 --steps 10
+ *     deno run -P=bench bench/measure.ts --backend wasm --threads 2 --model baseline --batch 64 --steps 10
  *
  * @module
  */
@@ -17,7 +17,7 @@ import { augmentBatch, augmentPreset } from "../lib/data/augment.ts";
 import { makeRng } from "../lib/rng.ts";
 import { trainStep } from "../lib/train/step.ts";
 
-const a = parseFlags(Deno.args, "deno run -A bench/measure.ts", {
+const a = parseFlags(Deno.args, "deno run -P=bench bench/measure.ts", {
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
   threads: { type: "number", help: "wasm threads" },
   stock: { type: "boolean", help: "stock wasm, without ferlab's kernels" },

@@ -1,19 +1,39 @@
 /**
  * Experiment 01 and the eval tool end to end, as a user runs them: a real
- * (tiny) training run on synthetic data in a subprocess, then its outputs.
+ * (tiny) training run on synthetic data in a subprocess under the script's
+ * permission set from deno.json (plus the test's temp dir), then its outputs.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 
+const ROOT = new URL("..", import.meta.url).pathname;
+const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+
+/**
+ * `deno run` flags for a script under permission set `set` that may also read
+ * and write `extra` (the test's temp dir): the set's own lists made absolute
+ * plus `extra`, since a flag next to `-P` replaces the set's list.
+ */
+function setFlags(set: string, extra: string[]): string[] {
+  const perms = CONFIG.permissions[set];
+  return (["read", "write"] as const).filter((k) => Array.isArray(perms[k])).map((k) =>
+    `--allow-${k}=${[...perms[k].map((p: string) => join(ROOT, p)), ...extra].join(",")}`
+  );
+}
+
+/** Runs a script as its task does (`-P=<set>`), with the test's temp dir added to the set. */
 async function run(script: string, args: string[], cwd?: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const set = script.includes("/tools/") ? "tools" : "experiment";
+  const out = await new Deno.Command(denoCommand(), {
     args: [
       "run",
-      "-A",
+      `-P=${set}`,
+      ...setFlags(set, [tmp]),
       "--config",
-      new URL("../deno.json", import.meta.url).pathname,
+      join(ROOT, "deno.json"),
       new URL(script, import.meta.url).pathname,
       ...args,
     ],
