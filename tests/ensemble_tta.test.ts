@@ -75,7 +75,10 @@ Deno.test("ensemble averages its models' probabilities; flip TTA averages over t
   const rows = [1, 0];
   const pa = await predictProbabilities(a, TWO, rows, 8, SIDE);
   const pb = await predictProbabilities(b, TWO, rows, 8, SIDE);
-  assert.ok(pa.some((p, i) => Math.abs(p - pb[i]) > 1e-3), "the two models must disagree for the test to mean anything");
+  assert.ok(
+    pa.some((p, i) => Math.abs(p - pb[i]) > 1e-3),
+    "the two models must disagree for the test to mean anything",
+  );
   const ens = await predictEnsemble([a, b], TWO, rows, { imageSize: SIDE });
   ens.forEach((p, i) => assert.ok(Math.abs(p - (pa[i] + pb[i]) / 2) < 1e-6, `ensemble[${i}]`));
 

@@ -59,15 +59,7 @@ export function parseTtaMode(raw: string): TtaMode {
 }
 
 function view(flip: boolean, dx: number, dy: number): View {
-  const shift = dx > 0
-    ? `right${dx}`
-    : dx < 0
-    ? `left${-dx}`
-    : dy > 0
-    ? `down${dy}`
-    : dy < 0
-    ? `up${-dy}`
-    : "";
+  const shift = dx > 0 ? `right${dx}` : dx < 0 ? `left${-dx}` : dy > 0 ? `down${dy}` : dy < 0 ? `up${-dy}` : "";
   const name = [flip ? "mirror" : "", shift].filter(Boolean).join("+") || "identity";
   return { name, flip, dx, dy };
 }
