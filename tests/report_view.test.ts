@@ -32,7 +32,8 @@ Deno.test({
     assert.ok(charts.some((c) => c.endsWith("-curves")) && charts.some((c) => c.endsWith("-recall")));
     assert.doesNotMatch(html, /<script src="https?:/, "no script from the network");
 
-    const check = await checkPage(PAGE, { screenshot: true });
+    const curves = charts.find((c) => c.endsWith("-curves"))!;
+    const check = await checkPage(PAGE, { screenshot: true, hover: curves });
     assert.deepEqual(check.consoleErrors, []);
     assert.deepEqual(check.networkRequests, []);
     assert.deepEqual(check.failed, []);
@@ -40,6 +41,9 @@ Deno.test({
     assert.equal(check.rendered, charts.length);
     assert.equal(check.svgs, charts.length);
     for (const id of charts) assert.ok(check.tooltips[id] > 0, `chart ${id} has tooltips`);
+    // Resting the pointer on the first point of the learning curves shows its values.
+    assert.match(check.hoverTooltip ?? "", /epoch\s*1\b/);
+    assert.match(check.hoverTooltip ?? "", /value/);
     const [w, h] = pngSize(check.screenshot!);
     assert.equal(w, 1280);
     assert.ok(h > 900, `full-page screenshot, ${h}px tall`);

@@ -60,6 +60,8 @@ export interface PageCheck {
   networkRequests: string[];
   /** Full-page PNG, when asked for. */
   screenshot?: Uint8Array;
+  /** Text of the tooltip shown when the pointer rests on the first point of the `hover` chart. */
+  hoverTooltip?: string;
 }
 
 /** Options of {@link checkPage}. */
@@ -72,6 +74,8 @@ export interface CheckOptions {
   timeoutMs?: number;
   /** Viewport width in CSS pixels (default 1280). */
   width?: number;
+  /** Id of a chart whose first point (symbol mark) the pointer is moved onto, to read its tooltip. */
+  hover?: string;
 }
 
 /** The Chromium binary to use, or a {@link BrowserError} saying how to get one. */
@@ -183,6 +187,32 @@ const INSPECT = `(() => {
     svgs: document.querySelectorAll(".chart svg").length, tooltips };
 })()`;
 
+/** Moves the pointer onto the first point of chart `id` and returns the tooltip's text ("" when none shows). */
+async function hoverFirstPoint(cdp: Cdp, sessionId: string, id: string): Promise<string> {
+  const where = `(() => {
+    const p = document.querySelector(${JSON.stringify(`#${id} .mark-symbol path`)});
+    if (!p) return null;
+    p.scrollIntoView({ block: "center" });
+    const r = p.getBoundingClientRect();
+    return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+  })()`;
+  const r: { result: { value?: { x: number; y: number } | null } } = await cdp.send(
+    "Runtime.evaluate",
+    { expression: where, returnByValue: true },
+    sessionId,
+  );
+  const at = r.result.value;
+  if (!at) throw new BrowserError(`chart ${id} has no point to hover`);
+  await cdp.send("Input.dispatchMouseEvent", { type: "mouseMoved", x: at.x, y: at.y }, sessionId);
+  await new Promise((res) => setTimeout(res, 300));
+  const t: { result: { value?: string } } = await cdp.send("Runtime.evaluate", {
+    expression: `(() => { const t = document.getElementById("vg-tooltip-element");
+      return t && t.classList.contains("visible") ? t.innerText : ""; })()`,
+    returnByValue: true,
+  }, sessionId);
+  return t.result.value ?? "";
+}
+
 function consoleText(params: Record<string, unknown>): string {
   const args = (params.args as { value?: unknown; description?: string }[] | undefined) ?? [];
   return args.map((a) => (a.value !== undefined ? String(a.value) : a.description ?? "")).join(" ");
@@ -256,6 +286,7 @@ export async function checkPage(url: URL | string, opts: CheckOptions = {}): Pro
           `${consoleErrors.length ? `; console: ${consoleErrors.join("; ")}` : ""})`,
       );
     }
+    const hoverTooltip = opts.hover === undefined ? undefined : await hoverFirstPoint(cdp, sessionId, opts.hover);
     let screenshot: Uint8Array | undefined;
     if (opts.screenshot) {
       const m = await cdp.send<{ cssContentSize: { height: number } }>("Page.getLayoutMetrics", {}, sessionId);
@@ -278,6 +309,7 @@ export async function checkPage(url: URL | string, opts: CheckOptions = {}): Pro
       consoleErrors,
       networkRequests,
       screenshot,
+      hoverTooltip,
     };
   } finally {
     await cdp?.close();
