@@ -105,9 +105,19 @@ await Deno.writeTextFile(
     ],
   }),
 );
-for (const name of ["01_baseline", "03_deep"]) {
+for (const name of ["01_baseline", "03_deep", "05_transfer"]) {
   await copyDir(join(REPO, "reports/models/01_baseline"), join(dir, "models", name));
 }
+// A model for other inputs (say 96×96 colour) cannot join an ensemble over the 48×48 faces.
+await Deno.writeTextFile(join(dir, "05_transfer.json"), JSON.stringify(synthetic("05_transfer", "Experiment 05")));
+const transferJson = join(dir, "models/05_transfer/model.json");
+await Deno.writeTextFile(
+  transferJson,
+  (await Deno.readTextFile(transferJson)).replace(
+    '"batch_input_shape":[null,48,48,1]',
+    '"batch_input_shape":[null,96,96,3]',
+  ),
+);
 
 Deno.test({
   name: "report: table, ensemble row equal to the model's own score, chart, page; broken files named",
@@ -131,6 +141,7 @@ Deno.test({
     assert.doesNotMatch(md, /profile: wasm|future kind/);
     assert.match(md, /not comparable/);
 
+    assert.match(md, /\| Experiment 05 \|/);
     // Both members are the same model, so the ensemble scores exactly as that model on the rebuilt test split.
     const ens = JSON.parse(await Deno.readTextFile(join(dir, "ensemble.json")));
     assert.deepEqual(ens.members, ["01_baseline", "03_deep"]);
@@ -174,7 +185,7 @@ Deno.test({
     const fresh = await report(["--dir", dir], dir);
     assert.equal(fresh.code, 0, fresh.stderr);
     assert.doesNotMatch(fresh.stderr, /\(cached\)/);
-    const noTime = (text: string) => text.replace(/(eval |in |"seconds": )[\d.]+s?/g, "$1T");
+    const noTime = (text: string) => text.replace(/(eval |in |"seconds": )(\d+h )?(\d+m )?[\d.]+s?/g, "$1T");
     const after = await snapshot(dir);
     assert.deepEqual([...after.keys()].sort(), [...first.keys()].sort());
     for (const [file, text] of first) assert.equal(noTime(after.get(file)!), noTime(text), file);

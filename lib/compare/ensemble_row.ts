@@ -93,11 +93,28 @@ export interface EnsembleRowOptions {
   log?: (msg: string) => void;
 }
 
-/** The results whose saved models share the most common test split (ties: the best accuracy's). */
+/**
+ * The input shape a saved model declares, e.g. [48, 48, 1], from its
+ * `model.json` without building it; undefined when it declares none.
+ */
+export async function declaredInput(modelDir: string): Promise<number[] | undefined> {
+  const text = await Deno.readTextFile(join(modelDir, MODEL_JSON));
+  const m = /"batch_?[iI]nput_?[sS]hape"\s*:\s*\[\s*null\s*,([\d\s,]+)\]/.exec(text);
+  return m ? m[1].split(",").map(Number) : undefined;
+}
+
+/**
+ * The results whose saved models share the most common test split (ties: the
+ * best accuracy's). Models that take other than 48×48 grayscale faces (a
+ * transfer model at another size, say) cannot see the same images and stay out.
+ */
 export async function ensembleMembers(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[]> {
   const usable: ExperimentResult[] = [];
   for (const r of results) {
-    if (r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir))) usable.push(r);
+    if (!(r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir)))) continue;
+    const shape = await declaredInput(join(dir, r.modelDir));
+    if (shape && shape.join("x") !== `${IMAGE_SIZE}x${IMAGE_SIZE}x1`) continue;
+    usable.push(r);
   }
   const groups = new Map<string, ExperimentResult[]>();
   for (const r of usable) groups.set(r.split.cacheKey!, [...(groups.get(r.split.cacheKey!) ?? []), r]);
@@ -172,6 +189,36 @@ async function findData(
     `not found at ${unique.join(", ")}; pass --data PATH`;
 }
 
+/** The ensemble's score on `rows` under one TTA mode. */
+async function score(
+  models: readonly tf.LayersModel[],
+  data: Fer2013,
+  rows: Int32Array,
+  tta: TtaMode,
+  log: (m: string) => void,
+): Promise<EnsembleScore> {
+  const t0 = performance.now();
+  const e = await evaluateEnsemble(models, data, rows, {
+    tta,
+    imageSize: IMAGE_SIZE,
+    onPass: (done, total) => {
+      const s = (performance.now() - t0) / 1000;
+      const eta = (s * (total - done)) / done;
+      log(`  ensemble ${tta}: pass ${done}/${total}, ${s.toFixed(0)}s, ETA ${eta.toFixed(0)}s`);
+    },
+  });
+  return {
+    tta,
+    views: e.views,
+    accuracy: e.accuracy,
+    n: e.n,
+    macroF1: e.macroF1,
+    nll: e.calibration.nll,
+    ece: e.calibration.ece,
+    recall: Object.fromEntries(e.perClass.map((c) => [c.name, c.recall])),
+  };
+}
+
 /**
  * The ensemble row for `results` (read from `dir`): cached when nothing it
  * depends on changed, else computed and cached; or the reason it is absent.
@@ -207,30 +254,20 @@ export async function ensembleRow(
     `ensemble of ${members.map((m) => m.name).join(" + ")} on ${test.length} test images (${describeBackend(backend)})`,
   );
   const models: tf.LayersModel[] = [];
-  for (const r of members) models.push(await loadModel(join(dir, r.modelDir!)));
   const t0 = performance.now();
   const scores: EnsembleScore[] = [];
-  for (const tta of ttas) {
-    const e = await evaluateEnsemble(models, data, test, {
-      tta,
-      imageSize: IMAGE_SIZE,
-      onPass: (done, total) => {
-        const s = (performance.now() - t0) / 1000;
-        log(`  ensemble ${tta}: pass ${done}/${total} (${s.toFixed(0)}s so far)`);
-      },
-    });
-    scores.push({
-      tta,
-      views: e.views,
-      accuracy: e.accuracy,
-      n: e.n,
-      macroF1: e.macroF1,
-      nll: e.calibration.nll,
-      ece: e.calibration.ece,
-      recall: Object.fromEntries(e.perClass.map((c) => [c.name, c.recall])),
-    });
+  try {
+    for (const r of members) models.push(await loadModel(join(dir, r.modelDir!)));
+    for (const tta of ttas) scores.push(await score(models, data, test, tta, log));
+  } catch (e) {
+    // A model that cannot be scored must not cost the whole comparison.
+    return {
+      ok: false,
+      reason: `evaluating ${members.map((m) => m.name).join(" + ")} failed: ${(e as Error).message}`,
+    };
+  } finally {
+    models.forEach((m) => m.dispose());
   }
-  models.forEach((m) => m.dispose());
   const ensemble: EnsembleResult = {
     format: "ferlab-ensemble",
     version: CACHE_VERSION,
