@@ -12,23 +12,23 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../lib/cli/args.ts";
+import { locateData } from "../lib/data/locate.ts";
 import { loadFer2013Csv } from "../lib/data/csv.ts";
 import { barChart } from "../lib/report/charts.ts";
 import { configBlock, fmtSeconds, mdTable } from "../lib/report/markdown.ts";
 import { chartRef, writeReport } from "../lib/report/write.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    quick: { type: "boolean", default: false },
-    out: { type: "string", default: "reports" },
-    data: { type: "string", default: "../shared/data/fer2013-dev.csv.gz" },
-    soak: { type: "string", default: "10" }, // ×100 steps
-    render: { type: "string" }, // rebuild the report from a saved bench.json, measuring nothing
-    only: { type: "string" }, // re-measure only runs whose label matches this regex, keeping the rest of bench.json
-  },
-}).values;
+const parsed = parseFlags(Deno.args, "deno task bench", {
+  quick: { type: "boolean", help: "ferlab's wasm only, fewer steps" },
+  out: { type: "string", help: "output folder" },
+  data: { type: "string", help: "FER2013 CSV(.gz) whose loading is timed (default: data/fer2013.csv[.gz] if present)" },
+  soak: { type: "number", help: "memory soak length in hundreds of steps (0 = none)" },
+  render: { type: "string", help: "rebuild the report from this bench.json, measuring nothing" },
+  only: { type: "string", help: "re-measure only runs whose label matches this regex, keeping the rest of bench.json" },
+}, { quick: false, out: "reports", data: "", soak: 10, render: "", only: "" });
+if (!parsed) Deno.exit(0);
+const args = parsed;
 
 interface Run {
   label: string;
@@ -97,14 +97,14 @@ const SOAK: Run = {
   threads: cores,
   model: "baseline",
   batch: 32,
-  steps: Number(args.soak),
+  steps: args.soak,
   maxSeconds: 600,
   soak: true,
 };
 const allRuns = args.quick
   ? RUNS.filter((r) => r.label.startsWith("wasm ferlab") && r.model === "baseline").map((r) => ({ ...r, steps: 4 }))
-  : [...RUNS, ...(Number(args.soak) > 0 ? [SOAK] : [])];
-const runs = args.only ? allRuns.filter((r) => new RegExp(args.only!).test(r.label)) : allRuns;
+  : [...RUNS, ...(args.soak > 0 ? [SOAK] : [])];
+const runs = args.only ? allRuns.filter((r) => new RegExp(args.only).test(r.label)) : allRuns;
 
 async function measure(run: Run): Promise<Record<string, unknown>> {
   const cmdArgs = [
@@ -162,14 +162,17 @@ async function runAll(): Promise<BenchJson> {
       : `unavailable: ${r.error}`;
     console.error(`    ${summary}`);
   }
-  // Data loading: the real FER2013 dev file, when it is there.
+  // Data loading: --data, else the project's data/fer2013.csv[.gz], when there is one.
   let load: BenchJson["load"];
+  const where = await locateData({ data: args.data || undefined }).catch(() => null);
+  const path = where?.kind === "csv" ? where.path! : args.data || "data/fer2013.csv[.gz]";
   try {
+    if (where?.kind !== "csv") throw new Error("no FER2013 CSV given (--data) or found in data/");
     const l0 = performance.now();
-    const d = await loadFer2013Csv(args.data!);
-    load = { path: args.data!, rows: d.n, seconds: (performance.now() - l0) / 1000 };
+    const d = await loadFer2013Csv(path);
+    load = { path, rows: d.n, seconds: (performance.now() - l0) / 1000 };
   } catch (e) {
-    load = { path: args.data!, error: (e as Error).message };
+    load = { path, error: (e as Error).message };
   }
   return {
     date: new Date().toISOString(),
@@ -317,7 +320,7 @@ const charts = {
     log: true,
   }),
 };
-const { files } = await writeReport(args.out!, "bench", { markdown, charts, json });
+const { files } = await writeReport(args.out, "bench", { markdown, charts, json });
 console.error(`wrote ${files.join(", ")}`);
 console.log(
   mdTable(["model", "backend", "batch", "train img/s", "infer img/s", "step/fwd", "vs cpu", "Δtensors"], table),

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { COMMON_DEFAULTS, type CommonConfig, flagName, resolveConfig, UsageError } from "../lib/cli/args.ts";
+import {
+  COMMON_DEFAULTS,
+  type CommonConfig,
+  flagName,
+  parseFlags,
+  resolveConfig,
+  UsageError,
+} from "../lib/cli/args.ts";
+import { UserError } from "../lib/errors.ts";
 
 interface Cfg extends CommonConfig {
   lr: number;
@@ -55,4 +63,36 @@ Deno.test("bad command lines are usage errors that say what is wrong", () => {
     () => resolve(["--no-such-flag"]),
     (e) => e instanceof UsageError && /no-such-flag/.test(e.message) && /Usage: deno task exp:test/.test(e.message),
   );
+});
+
+Deno.test("parseFlags: tools' flags with choices, required values and a positional", () => {
+  const flags = {
+    model: { type: "string" as const, help: "model", required: true },
+    usage: { type: "string" as const, help: "usage", choices: ["", "Training", "PublicTest"] },
+    batchSize: { type: "number" as const, help: "batch", positiveInt: true },
+    out: { type: "string" as const, help: "out" },
+  };
+  const defaults = { model: "", usage: "", batchSize: 256, out: "a.png" };
+  const parse = (argv: string[]) => parseFlags(argv, "deno task tool", flags, defaults, { positional: "out" });
+  assert.deepEqual(parse(["--model", "m", "b.png"]), { model: "m", usage: "", batchSize: 256, out: "b.png" });
+  assert.deepEqual(parse(["--model", "m", "--usage", "Training", "--batch-size", "8"]), {
+    model: "m",
+    usage: "Training",
+    batchSize: 8,
+    out: "a.png",
+  });
+  assert.throws(() => parse([]), (e) => e instanceof UsageError && /--model is required/.test(e.message));
+  assert.throws(
+    () => parse(["--model", "m", "--usage", "Private"]),
+    (e) => e instanceof UsageError && /--usage must be one of , Training, PublicTest, got "Private"/.test(e.message),
+  );
+  assert.throws(
+    () => parse(["--model", "m", "x", "y"]),
+    (e) => e instanceof UsageError && /one out expected/.test(e.message),
+  );
+  // without a declared positional, a stray word is an error
+  assert.throws(() => parseFlags(["stray"], "deno task t", {}, {}), UsageError);
+  // every user error shares one base class
+  assert.ok(new UsageError("x") instanceof UserError);
+  assert.equal(new UsageError("x").name, "UsageError");
 });

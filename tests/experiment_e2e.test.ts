@@ -62,6 +62,8 @@ Deno.test({
         "01_baseline.curves.vl.json",
         "01_baseline.confusion.svg",
         "01_baseline.confusion.vl.json",
+        "01_baseline.reliability.svg",
+        "01_baseline.reliability.vl.json",
         "models/01_baseline/model.json",
         "models/01_baseline/weights.bin",
       ]
@@ -75,8 +77,14 @@ Deno.test({
     assert.equal(json.data.kind, "csv");
     assert.equal(json.split.protocol, "official");
     assert.ok(json.test.n > 0 && json.test.accuracy >= 0 && json.test.accuracy <= 1);
+    assert.ok(json.test.calibration.nll > 0 && Number.isFinite(json.test.calibration.nll));
+    assert.ok(json.test.calibration.ece >= 0 && json.test.calibration.ece <= 1);
+    assert.equal(json.test.calibration.bins.length, 15);
+    assert.equal(json.test.calibration.bins.reduce((a: number, b: { count: number }) => a + b.count, 0), json.test.n);
     const md = await Deno.readTextFile(join(out, "01_baseline.md"));
     assert.match(md, /Test accuracy: \d+\.\d\d%/);
+    assert.match(md, /negative log-likelihood \*\*\d+\.\d{4}\*\*, expected calibration error \*\*\d+\.\d\d%\*\*/);
+    assert.match(md, /01_baseline\.reliability\.svg/);
     assert.match(md, /01_baseline\.curves\.svg/);
     assert.match(md, /completed 2 of 2 epochs/);
     assert.match(md, new RegExp(json.data.fingerprint));

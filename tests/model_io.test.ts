@@ -7,7 +7,7 @@ import { DataError } from "../lib/data/fer2013.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { countFlops, flopsByLayer } from "../lib/models/flops.ts";
-import { fileLoader, loadModel, readWeights, saveModel } from "../lib/model/io.ts";
+import { fileLoader, loadModel, readWeights, saveModel } from "../lib/models/io.ts";
 
 await tf.setBackend("cpu");
 

@@ -11,7 +11,7 @@ import sharp from "sharp";
 import { DataError, EMOTIONS, PIXELS } from "../lib/data/fer2013.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { argmaxRows, predictProbabilities } from "../lib/eval/metrics.ts";
-import { loadModel } from "../lib/model/io.ts";
+import { loadModel } from "../lib/models/io.ts";
 import { BoxError, centreSquare, loadFace, parseBox } from "../lib/predict/photo.ts";
 
 await tf.setBackend("cpu");

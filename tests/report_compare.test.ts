@@ -12,7 +12,7 @@ import { makeSplit, splitSettings } from "../lib/data/split.ts";
 import { splitKey } from "../lib/data/split_cache.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
-import { loadModel } from "../lib/model/io.ts";
+import { loadModel } from "../lib/models/io.ts";
 
 await tf.setBackend("cpu");
 

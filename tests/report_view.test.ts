@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { confusionMatrix } from "../lib/report/charts.ts";
+import { confusionChart } from "../lib/report/charts.ts";
 import { checkPage } from "../lib/report/browser.ts";
 import { copyVendor, renderPage } from "../lib/report/html.ts";
 
@@ -56,7 +56,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "ferlab-html-" });
-    const spec = confusionMatrix([[3, 1], [0, 4]], ["a", "b"]);
+    const spec = confusionChart([[3, 1], [0, 4]], ["a", "b"]);
     const page = join(dir, "index.html");
     await Deno.writeTextFile(page, renderPage("broken", [{ kind: "chart", id: "c", spec }]));
     const broken = await checkPage(pathToFileURL(page));

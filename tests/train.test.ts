@@ -9,18 +9,11 @@ import { makeRng, type Rng } from "../lib/rng.ts";
 import { DataError } from "../lib/data/fer2013.ts";
 import { batchOrder, oneHot, toImageTensor } from "../lib/data/batches.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
-import {
-  computeGradients,
-  crossEntropy,
-  getLearningRate,
-  outputKind,
-  setLearningRate,
-  train,
-  type TrainOptions,
-  trainStep,
-} from "../lib/train/loop.ts";
+import { train, type TrainOptions } from "../lib/train/loop.ts";
+import { getLearningRate, setLearningRate } from "../lib/train/learning_rate.ts";
+import { computeGradients, crossEntropy, outputKind, trainStep } from "../lib/train/step.ts";
 import { type Callback, EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
-import { hasCheckpoint } from "../lib/train/checkpoint.ts";
+import { CheckpointError, hasCheckpoint } from "../lib/train/checkpoint.ts";
 import { estimateEta, formatEta, formatProgressLine, Progress } from "../lib/train/progress.ts";
 
 await tf.setBackend("cpu");
@@ -366,7 +359,7 @@ Deno.test("early stopping ends training with the best weights; resuming a finish
     // Resuming with a different batch size is refused with a clear error.
     await assert.rejects(
       train({ ...opts, model: tinyBaseline(7), callbacks: [snap, es()], resume: true, batchSize: 8 }),
-      (e) => e instanceof DataError && /batchSize/.test(e.message),
+      (e) => e instanceof CheckpointError && /batchSize/.test(e.message),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

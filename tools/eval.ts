@@ -22,15 +22,16 @@ import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
 import { parseTtaMode, TTA_MODES, TtaError } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/experiment/main.ts";
-import { loadModel } from "../lib/model/io.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { loadModel } from "../lib/models/io.ts";
 
 const HELP = `Usage: deno task eval --model DIR [--model DIR ...] [--tta ${TTA_MODES.join("|")}] [--data PATH]
                       [--usage Training|PublicTest|PrivateTest] [--backend ${
   BACKENDS.join("|")
 }] [--batch-size N] [--skip-bad]
 
-Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, models, tta, ...} as one JSON object on stdout.
+Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, calibration (with the reliability bins),
+models, tta, ...} as one JSON object on stdout.
 Several --model flags evaluate the ensemble (averaged probabilities); --tta flip averages over the horizontal
 mirror, --tta crops adds shifted crops (10 views).
 Without --data, looks for data/fer2013.csv[.gz] or data/fer2013/, else uses the synthetic set.`;
@@ -102,7 +103,7 @@ await runMain(async () => {
     macroF1: result.macroF1,
     perClass: result.perClass,
     confusion: result.confusion,
-    reliability: result.calibration.bins,
+    calibration: result.calibration,
     // One model keeps the old string form, so existing scripts that read `model` still work.
     model: args.model.length === 1 ? args.model[0] : args.model,
     models: args.model,

@@ -31,7 +31,7 @@ import { listMatching, readResult, ResultFileError, SCRIPT_RE } from "../lib/com
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData, locateData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { runMain } from "../lib/experiment/main.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { fmtSeconds } from "../lib/report/markdown.ts";
 import { eta, parseTotalEta, type Step } from "../lib/study/progress.ts";
 

@@ -19,8 +19,8 @@ import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { DataError, EMOTIONS, IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { predictEnsemble } from "../lib/eval/ensemble.ts";
 import { parseTtaMode, TTA_MODES, TtaError } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/experiment/main.ts";
-import { loadModel } from "../lib/model/io.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { loadModel } from "../lib/models/io.ts";
 import { type Box, BoxError, type Face, loadFace, parseBox } from "../lib/predict/photo.ts";
 
 const REPORTS = new URL("../reports", import.meta.url).pathname;

@@ -26,10 +26,10 @@ import { type EnsembleOutcome, ensembleRow } from "../lib/compare/ensemble_row.t
 import { comparisonBlocks } from "../lib/compare/page.ts";
 import { listMatching, readResults, RESULT_RE, SCRIPT_RE } from "../lib/compare/results.ts";
 import { parseTtaMode, TTA_MODES, TtaError, type TtaMode } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/experiment/main.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { copyVendor, renderPage } from "../lib/report/html.ts";
 import { renderSvg } from "../lib/report/render.ts";
-import { writeTextAtomic } from "../lib/report/write.ts";
+import { writeFileAtomic } from "../lib/atomic_write.ts";
 
 const EXPERIMENTS = new URL("../experiments", import.meta.url).pathname;
 
@@ -117,7 +117,7 @@ await runMain(async () => {
 
   const written: string[] = [];
   const write = async (name: string, text: string) => {
-    await writeTextAtomic(join(dir, name), text);
+    await writeFileAtomic(join(dir, name), text);
     written.push(join(dir, name));
   };
   if (results.length) {

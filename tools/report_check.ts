@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { UsageError } from "../lib/cli/args.ts";
-import { runMain } from "../lib/experiment/main.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { checkPage } from "../lib/report/browser.ts";
 
 await runMain(async () => {

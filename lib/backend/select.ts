@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import * as tf from "@tensorflow/tfjs";
 import { installWasmTrainingKernels } from "./wasm/register.ts";
 import { initWasm } from "./wasm/init.ts";
@@ -41,10 +42,9 @@ export interface BackendInfo {
 }
 
 /** A backend that was asked for explicitly but cannot run here. */
-export class BackendUnavailable extends Error {
+export class BackendUnavailable extends UserError {
   constructor(readonly backend: string, reason: string, readonly howToGet: string) {
     super(`backend "${backend}" is not available: ${reason}\n  How to get it: ${howToGet}`);
-    this.name = "BackendUnavailable";
   }
 }
 

@@ -1,13 +1,13 @@
 /**
  * Charts of the comparison and of the HTML view: ours beside the study's
- * accuracy, the reliability diagram, and tooltips for interactive viewing.
+ * accuracy, and tooltips for interactive viewing.
  * Pure functions returning Vega-Lite specs with inline data.
  *
  * @module
  */
-import { barChart, type BarRow, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
+import { barChart, type BarRow, type ChartSpec } from "../report/charts.ts";
 import type { EnsembleResult } from "./ensemble_row.ts";
-import type { CalibrationSummary, ExperimentResult } from "./results.ts";
+import type { ExperimentResult } from "./results.ts";
 
 /** "01_baseline" → "01 baseline". */
 export function shortName(name: string): string {
@@ -41,55 +41,6 @@ export function comparisonChart(results: readonly ExperimentResult[], ensemble?:
     yTitle: "test accuracy",
     format: ".2%",
   });
-}
-
-/**
- * The reliability diagram: accuracy against mean confidence per confidence
- * bin (bars sized by count in the tooltip), with the diagonal of perfect
- * calibration.
- */
-export function reliabilityDiagram(
-  bins: NonNullable<CalibrationSummary["bins"]>,
-  { title = "Reliability diagram" }: { title?: string } = {},
-): ChartSpec {
-  const values = bins.filter((b) => b.count > 0).map((b) => ({
-    lo: b.lo,
-    hi: b.hi,
-    confidence: b.confidence,
-    accuracy: b.accuracy,
-    count: b.count,
-  }));
-  const unit = { type: "quantitative" as const, scale: { domain: [0, 1] }, axis: { format: ".0%" } };
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title,
-    width: CHART_WIDTH * 0.6,
-    height: CHART_WIDTH * 0.6,
-    layer: [
-      {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
-        mark: { type: "line", color: "#999", strokeDash: [4, 4] },
-        encoding: { x: { field: "x", ...unit, title: "confidence" }, y: { field: "y", ...unit, title: "accuracy" } },
-      },
-      {
-        data: { values },
-        mark: { type: "rect", opacity: 0.75 },
-        encoding: {
-          x: { field: "lo", ...unit },
-          x2: { field: "hi" },
-          y: { datum: 0, type: "quantitative" as const },
-          y2: { field: "accuracy" },
-          tooltip: [
-            { field: "lo", type: "quantitative", format: ".2f", title: "from" },
-            { field: "hi", type: "quantitative", format: ".2f", title: "to" },
-            { field: "confidence", type: "quantitative", format: ".1%" },
-            { field: "accuracy", type: "quantitative", format: ".1%" },
-            { field: "count", type: "quantitative" },
-          ],
-        },
-      },
-    ],
-  } as unknown as ChartSpec;
 }
 
 /**

@@ -34,15 +34,15 @@ import { type Protocol, splitSettings } from "../data/split.ts";
 import { makeSyntheticFer2013 } from "../data/synthetic.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { TtaMode } from "../eval/tta.ts";
-import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../model/io.ts";
-import { writeTextAtomic } from "../report/write.ts";
+import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
+import { writeFileAtomic } from "../atomic_write.ts";
 import { type ExperimentResult, hasModel } from "./results.ts";
 
 /** The cache file, beside the results. */
 export const ENSEMBLE_FILE = "ensemble.json";
 /** Bumped when what the cache holds or how it is computed changes. */
 const CACHE_VERSION = 1;
-/** The seed `lib/experiment/prepare.ts` draws the synthetic faces with. */
+/** The seed `lib/harness/prepare.ts` draws the synthetic faces with. */
 const SYNTHETIC_SEED = 2013;
 
 /** One ensemble evaluation (one TTA mode). */
@@ -280,6 +280,6 @@ export async function ensembleRow(
     scores,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
-  await writeTextAtomic(cachePath, JSON.stringify(ensemble, null, 2) + "\n");
+  await writeFileAtomic(cachePath, JSON.stringify(ensemble, null, 2) + "\n");
   return { ok: true, ensemble, cached: false };
 }

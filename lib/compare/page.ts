@@ -5,10 +5,10 @@
  * @module
  */
 import { EMOTIONS } from "../data/fer2013.ts";
-import { type ChartSpec, confusionMatrix, learningCurves } from "../report/charts.ts";
+import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
 import type { Block } from "../report/html.ts";
 import { fmtInt, pct } from "../report/markdown.ts";
-import { comparisonChart, reliabilityDiagram, withTooltips } from "./charts.ts";
+import { comparisonChart, withTooltips } from "./charts.ts";
 import { benchTable, type ComparisonInput, comparisonTable, ensembleNote, epochsCell } from "./comparison.ts";
 import type { ExperimentResult } from "./results.ts";
 
@@ -28,12 +28,12 @@ export function experimentCharts(r: ExperimentResult): { id: string; spec: Chart
     charts.push(
       {
         id: chartId(r.name, "confusion"),
-        spec: withTooltips(confusionMatrix(r.confusion, EMOTIONS, { title: "test confusion (counts)" })),
+        spec: withTooltips(confusionChart(r.confusion, EMOTIONS, { title: "test confusion (counts)" })),
       },
       {
         id: chartId(r.name, "recall"),
         spec: withTooltips(
-          confusionMatrix(r.confusion, EMOTIONS, { normalize: true, title: "test confusion (row-normalised recall)" }),
+          confusionChart(r.confusion, EMOTIONS, { normalize: true, title: "test confusion (row-normalised recall)" }),
         ),
       },
     );

@@ -1,6 +1,6 @@
 /**
  * Reading the experiments' result files (`reports/NN_name.json`, as
- * `lib/experiment/report.ts` writes them) for the comparison, defensively:
+ * `lib/harness/report.ts` writes them) for the comparison, defensively:
  * any subset of experiments may have run, later experiments may add fields,
  * older ones may lack some, and a broken file becomes a message naming it
  * instead of a crash.
@@ -15,6 +15,7 @@
  * @module
  */
 import { join } from "node:path";
+import { UserError } from "../errors.ts";
 import type { EpochRecord } from "../report/charts.ts";
 
 /** File names of experiment results and scripts: two digits, underscore, a name. */
@@ -71,10 +72,9 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
 /** A result file that cannot be used; the message names the file and the problem. */
-export class ResultFileError extends Error {
+export class ResultFileError extends UserError {
   constructor(readonly file: string, problem: string) {
     super(`${file}: ${problem}`);
-    this.name = "ResultFileError";
   }
 }
 
@@ -117,6 +117,7 @@ export function parseResult(file: string, json: unknown): ExperimentResult {
   const stem = file.split("/").pop()!.replace(/\.json$/, "");
   const m = RESULT_RE.exec(`${stem}.json`);
   if (!isObj(json)) throw new ResultFileError(file, "not a JSON object");
+  if (typeof json.unfinished === "string") throw new ResultFileError(file, `unfinished run: ${json.unfinished}`);
   const testAccuracy = num(json.testAccuracy) ?? (isObj(json.test) ? num(json.test.accuracy) : undefined);
   if (testAccuracy === undefined) {
     throw new ResultFileError(file, "no finite testAccuracy (nor test.accuracy): not an experiment result");

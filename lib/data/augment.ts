@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type Fer2013, IMAGE_SIZE, PIXELS } from "./fer2013.ts";
 import type { Rng } from "../rng.ts";
@@ -56,12 +57,7 @@ export interface AugmentConfig {
 }
 
 /** A bad augmentation setting. */
-export class AugmentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AugmentError";
-  }
-}
+export class AugmentError extends UserError {}
 
 /** No augmentation at all: {@link augmentBatch} returns a copy of its input. */
 export const NO_AUGMENT: Readonly<AugmentConfig> = Object.freeze({

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 
 /** The TTA modes, for flag validation and help text. */
 export const TTA_MODES = ["none", "flip", "crops"] as const;
@@ -43,12 +44,7 @@ export interface View {
 }
 
 /** A bad TTA request. */
-export class TtaError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TtaError";
-  }
-}
+export class TtaError extends UserError {}
 
 /** Checks a user-supplied mode, with a message listing the valid ones. */
 export function parseTtaMode(raw: string): TtaMode {

@@ -3,7 +3,8 @@
  *
  * Each block stacks `convsPerBlock` × (Conv2D 3×3 "same" → BatchNorm →
  * LeakyReLU), then MaxPool 2×2 → Dropout (growing with depth); the head is
- * Flatten → [Dense → BatchNorm → LeakyReLU → Dropout]* → Dense softmax.
+ * Flatten or global average pooling → [Dense → BatchNorm → LeakyReLU →
+ * Dropout]* → Dense softmax.
  *
  * Defaults are chosen to cost about 0.64 GFLOP per 48×48 image (see
  * `countFlops` in ./flops.ts): doubling every block's convs would cost
@@ -25,6 +26,8 @@ export interface DeepConfig {
   leakyAlpha: number;
   /** Dropout after each block (same length as `filters`). */
   dropout: number[];
+  /** How the conv maps become a vector: Flatten, or global average pooling (one value per filter). */
+  head: "flatten" | "globalAverage";
   /** Units of each hidden dense layer (may be empty). */
   dense: number[];
   /** Dropout after each hidden dense layer. */
@@ -49,6 +52,7 @@ export const DEFAULT_DEEP: DeepConfig = {
   convsPerBlock: [2, 2, 1, 1, 1],
   leakyAlpha: 0.1,
   dropout: [0.1, 0.2, 0.25, 0.3, 0.4],
+  head: "flatten",
   dense: [512],
   denseDropout: 0.5,
   batchNorm: true,
@@ -110,7 +114,11 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
     }
   });
 
-  model.add(tf.layers.flatten({ name: "flatten" }));
+  model.add(
+    cfg.head === "globalAverage"
+      ? tf.layers.globalAveragePooling2d({ name: "gap" })
+      : tf.layers.flatten({ name: "flatten" }),
+  );
   cfg.dense.forEach((units, i) => {
     const d = `fc${i + 1}`;
     model.add(tf.layers.dense({

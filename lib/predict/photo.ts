@@ -18,6 +18,7 @@
  */
 import sharp from "sharp";
 import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
+import { UserError } from "../errors.ts";
 
 /** A face box in pixels of the upright photo: left, top, width, height. */
 export interface Box {
@@ -43,12 +44,7 @@ export interface Face {
 }
 
 /** A bad `--box` value. */
-export class BoxError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BoxError";
-  }
-}
+export class BoxError extends UserError {}
 
 /**
  * Parses `x,y,w,h` (non-negative integers, positive width and height).

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 
 /** Where Chromium is looked for, after `$CHROMIUM`. */
 export const CHROMIUM_PATHS = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
@@ -35,12 +36,7 @@ export const CHROMIUM_FLAGS = [
 ];
 
 /** Chromium is missing or misbehaved. */
-export class BrowserError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BrowserError";
-  }
-}
+export class BrowserError extends UserError {}
 
 /** What {@link checkPage} saw. */
 export interface PageCheck {

@@ -15,7 +15,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { ChartSpec } from "./charts.ts";
-import { writeTextAtomic } from "./write.ts";
+import { writeFileAtomic } from "../atomic_write.ts";
 
 /** A table cell: text, or text linking somewhere. */
 export type HtmlCell = string | { text: string; href: string };
@@ -171,12 +171,12 @@ export async function copyVendor(outDir: string): Promise<string[]> {
     const text = await Deno.readTextFile(src);
     const dst = join(dir, v.file);
     const old = await Deno.readTextFile(dst).catch(() => undefined);
-    if (old !== text) await writeTextAtomic(dst, text);
+    if (old !== text) await writeFileAtomic(dst, text);
     const license = join(dirname(src), "..", "LICENSE");
     const lic = await Deno.readTextFile(license).catch(() => undefined);
     if (lic !== undefined) {
       const ldst = join(dir, `${v.pkg}.LICENSE`);
-      if ((await Deno.readTextFile(ldst).catch(() => undefined)) !== lic) await writeTextAtomic(ldst, lic);
+      if ((await Deno.readTextFile(ldst).catch(() => undefined)) !== lic) await writeFileAtomic(ldst, lic);
     }
     written.push(dst);
   }

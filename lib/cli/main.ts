@@ -3,23 +3,26 @@
  * message (no stack trace), and the process exits explicitly because the
  * wasm backend's worker threads would otherwise keep it alive.
  *
+ * @example
+ * ```ts
+ * await runMain(async () => {
+ *   const flags = parseFlags(Deno.args, SPEC);
+ *   if (!flags) return; // --help
+ *   // … the script
+ * });
+ * ```
+ *
  * @module
  */
-import { DataError } from "../data/fer2013.ts";
-import { UsageError } from "../cli/args.ts";
-import { BackendUnavailable } from "../backend/select.ts";
+import { UserError } from "../errors.ts";
 
-/** Error classes whose message is the whole story for the user. */
-const USER_ERRORS = [DataError, UsageError, BackendUnavailable];
-
-/** Runs `fn`, reports failures plainly, and exits with 0, 1 (user error) or 70 (bug). */
+/** Runs `fn`, reports failures plainly, and exits with 0, 1 (a {@link UserError}) or 70 (a bug). */
 export async function runMain(fn: () => Promise<void>): Promise<never> {
   try {
     await fn();
   } catch (e) {
     const err = e as Error;
-    const isUser = USER_ERRORS.some((cls) => err instanceof cls) || err?.name === "SplitError" ||
-      err?.name === "AugmentError";
+    const isUser = err instanceof UserError;
     console.error(`\nerror: ${err?.message ?? String(e)}`);
     if (!isUser) console.error(err?.stack?.split("\n").slice(1).join("\n") ?? "");
     Deno.exit(isUser ? 1 : 70);
