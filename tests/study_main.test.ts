@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { eta, parseTotalEta, type Step } from "../lib/study/progress.ts";
+import { eta, parseEta, parseTotalEta, type Step } from "../lib/study/progress.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
@@ -21,6 +21,7 @@ Deno.test("parseTotalEta reads the training progress line's total", () => {
   assert.equal(parseTotalEta("epoch 4/4  2368/2800 (84%)  ETA epoch 18s, total 18s"), 18);
   assert.equal(parseTotalEta("epoch 1/4  ETA epoch ?, total ?"), undefined);
   assert.equal(parseTotalEta("test accuracy 54.73% on 349 images"), undefined);
+  assert.deepEqual(parseEta("epoch 1/4  64/2800 (2%)  ETA epoch 2m18s, total 9m10s"), { epoch: 138, total: 550 });
 });
 
 Deno.test("eta: the running step's own ETA, then estimates, skipping skipped steps, else the mean", () => {
@@ -32,6 +33,10 @@ Deno.test("eta: the running step's own ETA, then estimates, skipping skipped ste
   assert.equal(eta(steps, 0, { runningFor: 30 }, []), 70 + 50);
   assert.equal(eta(steps, 0, { runningFor: 30, ownEta: 10 }, []), 10 + 50);
   assert.equal(eta(steps, 0, { runningFor: 300 }, []), 0 + 50, "an overrun step counts as nearly done");
+  // A step with a training budget ends within what is left of it plus the current epoch.
+  const budgeted: Step[] = [{ name: "01", script: "01.ts", budget: 120 }];
+  assert.equal(eta(budgeted, 0, { runningFor: 100, ownEta: 600, epochEta: 30 }, []), 20 + 30);
+  assert.equal(eta(budgeted, 0, { runningFor: 100, ownEta: 40, epochEta: 30 }, []), 40);
   const unknown: Step[] = [{ name: "01", script: "01.ts" }, { name: "02", script: "02.ts" }];
   assert.equal(eta(unknown, 0, { runningFor: 5 }, []), undefined);
   assert.equal(eta(unknown, 1, { runningFor: 5 }, [40]), 35);

@@ -33,7 +33,7 @@ import { loadData, locateData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { fmtSeconds } from "../lib/report/markdown.ts";
-import { eta, parseTotalEta, type Step } from "../lib/study/progress.ts";
+import { eta, parseEta, type Step } from "../lib/study/progress.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const USAGE = `Usage: deno task main [--data PATH] [--out DIR] [--experiments DIR] [-- FLAGS FOR EVERY EXPERIMENT]
@@ -166,16 +166,21 @@ await runMain(async () => {
       const left = steps.slice(i).filter((s) => !s.skip).length;
       const minutes = Math.max(0.5, (SYNTHETIC_BUDGET_MINUTES - elapsed() / 60) / left);
       args.push("--quick", "--max-minutes", minutes.toFixed(2));
+      step.budget = minutes * 60;
     } else {
       args.push("--data", where.path!, "--resume");
     }
     args.push(...opts.passThrough);
     const started = performance.now();
-    let ownEta: { seconds: number; at: number } | undefined;
+    let own: { total: number; epoch?: number; at: number } | undefined;
     const line = () => {
       const running = (performance.now() - started) / 1000;
-      const own = ownEta && Math.max(0, ownEta.seconds - (performance.now() - ownEta.at) / 1000);
-      const rest = eta(steps, i, { runningFor: running, ownEta: own }, doneTimes);
+      const since = own ? (performance.now() - own.at) / 1000 : 0;
+      const rest = eta(steps, i, {
+        runningFor: running,
+        ownEta: own && Math.max(0, own.total - since),
+        epochEta: own?.epoch !== undefined ? Math.max(0, own.epoch - since) : undefined,
+      }, doneTimes);
       return `${head}: running ${fmtSeconds(running)}; study ${fmtSeconds(elapsed())} so far, ETA ` +
         (rest === undefined ? "? (first run)" : `~${fmtSeconds(rest)} + report`);
     };
@@ -184,8 +189,8 @@ await runMain(async () => {
     let code: number;
     try {
       code = await run(step.script, args, (l) => {
-        const seconds = parseTotalEta(l);
-        if (seconds !== undefined) ownEta = { seconds, at: performance.now() };
+        const e = parseEta(l);
+        if (e?.total !== undefined) own = { total: e.total, epoch: e.epoch, at: performance.now() };
       });
     } finally {
       clearInterval(ticker);

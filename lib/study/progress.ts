@@ -18,18 +18,34 @@ export interface Step {
   script: string;
   /** Seconds this step is expected to take (for the ETA), when known. */
   estimate?: number;
+  /**
+   * Seconds the step may train (`--max-minutes`): it stops after the epoch
+   * that crosses them, so it ends within the budget plus one epoch.
+   */
+  budget?: number;
   skip?: string;
+}
+
+/** What the running step has said about itself. */
+export interface Running {
+  /** Seconds it has run. */
+  runningFor: number;
+  /** Its own ETA for the whole run, when it printed one. */
+  ownEta?: number;
+  /** Its own ETA for the current epoch, when it printed one. */
+  epochEta?: number;
 }
 
 /**
  * ETA of the rest: the current step's remaining time (its own ETA when it
- * printed one, else its estimate less the time it has run) plus the later
- * steps' estimates (else the mean of the finished ones).
+ * printed one, capped by what is left of its budget plus the current epoch;
+ * else its estimate less the time it has run) plus the later steps'
+ * estimates (else the mean of the finished ones).
  */
 export function eta(
   steps: Step[],
   index: number,
-  current: { runningFor: number; ownEta?: number },
+  current: Running,
   doneTimes: number[],
 ): number | undefined {
   const mean = doneTimes.length ? doneTimes.reduce((a, b) => a + b, 0) / doneTimes.length : undefined;
@@ -37,7 +53,11 @@ export function eta(
   for (let i = index; i < steps.length; i++) {
     if (steps[i].skip) continue;
     if (i === index && current.ownEta !== undefined) {
-      total += current.ownEta;
+      const budget = steps[i].budget;
+      const capped = budget === undefined
+        ? current.ownEta
+        : Math.min(current.ownEta, Math.max(0, budget - current.runningFor) + (current.epochEta ?? 0));
+      total += capped;
       continue;
     }
     const e = steps[i].estimate ?? mean;
@@ -47,9 +67,23 @@ export function eta(
   return total;
 }
 
-/** Seconds of a training progress line's "total" ETA ("42s", "3m05s", "1h02m"), if the line has one. */
+/** Seconds of a duration as the progress line prints it ("42s", "3m05s", "1h02m"). */
+function durationSeconds(h?: string, m?: string, s?: string): number | undefined {
+  if (!(h || m || s)) return undefined;
+  return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
+}
+
+const DURATION = "(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?";
+const ETA_RE = new RegExp(`ETA epoch ${DURATION}[^,]*, total ${DURATION}`);
+
+/** The epoch and total ETA of a training progress line, in seconds, if the line has them. */
+export function parseEta(line: string): { epoch?: number; total?: number } | undefined {
+  const m = ETA_RE.exec(line);
+  if (!m) return undefined;
+  return { epoch: durationSeconds(m[1], m[2], m[3]), total: durationSeconds(m[4], m[5], m[6]) };
+}
+
+/** Seconds of a training progress line's "total" ETA, if the line has one. */
 export function parseTotalEta(line: string): number | undefined {
-  const m = /ETA [^,]*, total (?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?/.exec(line);
-  if (!m || !(m[1] || m[2] || m[3])) return undefined;
-  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+  return parseEta(line)?.total;
 }
