@@ -1,50 +1,85 @@
 /**
- * Evaluates a saved model on any FER2013 file and prints one JSON object.
+ * Evaluates a saved model, or an ensemble of several, on any FER2013 file and
+ * prints one JSON object.
  *
  *     deno task eval --model reports/models/01_baseline --data fer2013.csv --usage PrivateTest
+ *     deno task eval --model reports/models/01_baseline --model reports/models/03_deep --tta flip
  *
- * The JSON holds accuracy, per-class metrics, the confusion matrix and the
- * calibration (NLL, ECE, reliability bins). stdout carries only the JSON (progress and notes go to stderr), so the
+ * Several `--model` flags average the models' probabilities; `--tta flip`
+ * also averages over each image's mirror, `--tta crops` over shifted crops too.
+ *
+ * stdout carries only the JSON (progress and notes go to stderr), so the
  * output can be piped into `jq` or another program.
  *
  * @module
  */
-import { BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
-import { parseFlags, UsageError } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
-import { EMOTIONS, USAGES } from "../lib/data/fer2013.ts";
+import { parseArgs } from "node:util";
+import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
+import { UsageError } from "../lib/cli/args.ts";
+import { EMOTIONS, IMAGE_SIZE, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { evaluate } from "../lib/eval/metrics.ts";
+import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
+import { parseTtaMode, TTA_MODES, TtaError } from "../lib/eval/tta.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
 
-const DEFAULTS = {
-  model: "",
-  data: "",
-  usage: "" as "" | typeof USAGES[number],
-  backend: "auto" as typeof BACKENDS[number],
-  batchSize: 256,
-  skipBad: false,
-};
+const HELP = `Usage: deno task eval --model DIR [--model DIR ...] [--tta ${TTA_MODES.join("|")}] [--data PATH]
+                      [--usage Training|PublicTest|PrivateTest] [--backend ${
+  BACKENDS.join("|")
+}] [--batch-size N] [--skip-bad]
+
+Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, calibration (with the reliability bins),
+models, tta, ...} as one JSON object on stdout.
+Several --model flags evaluate the ensemble (averaged probabilities); --tta flip averages over the horizontal
+mirror, --tta crops adds shifted crops (10 views).
+Without --data, looks for data/fer2013.csv[.gz] or data/fer2013/, else uses the synthetic set.`;
 
 await runMain(async () => {
-  const args = parseFlags(Deno.args, "deno task eval", {
-    model: { type: "string", help: "saved model folder (model.json + weights.bin)", required: true },
-    data: { type: "string", help: "FER2013 CSV(.gz) or image folder (default: data/fer2013*, else synthetic)" },
-    usage: { type: "string", help: "evaluate only rows of this Usage", choices: ["", ...USAGES] },
-    backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
-    batchSize: { type: "number", help: "images per forward pass", positiveInt: true },
-    skipBad: { type: "boolean", help: "skip malformed rows/images (listed) instead of stopping" },
-  }, DEFAULTS);
-  if (!args) return;
+  let args;
+  try {
+    args = parseArgs({
+      args: Deno.args,
+      options: {
+        model: { type: "string", multiple: true },
+        tta: { type: "string", default: "none" },
+        data: { type: "string" },
+        usage: { type: "string" },
+        backend: { type: "string", default: "auto" },
+        "batch-size": { type: "string", default: "256" },
+        "skip-bad": { type: "boolean", default: false },
+        help: { type: "boolean" },
+      },
+    }).values;
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
+  }
+  if (args.help) return console.log(HELP);
+  if (!args.model?.length) throw new UsageError(`--model DIR is required\n\n${HELP}`);
+  let tta;
+  try {
+    tta = parseTtaMode(args.tta!);
+  } catch (e) {
+    if (e instanceof TtaError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (args.usage && !(USAGES as readonly string[]).includes(args.usage)) {
+    throw new UsageError(`--usage must be one of ${USAGES.join(", ")}, got "${args.usage}"`);
+  }
+  if (!(BACKENDS as readonly string[]).includes(args.backend!)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${args.backend}"`);
+  }
+  const batch = Number(args["batch-size"]);
+  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch-size must be a positive integer`);
 
-  const backend = await selectBackend(args.backend);
+  const backend = await selectBackend(args.backend as BackendChoice);
   console.error(`backend: ${describeBackend(backend)}`);
-  const model = await loadModel(args.model);
+  const models = [];
+  for (const dir of args.model) models.push(await loadModel(dir));
   const choice = await loadData({
-    data: args.data || undefined,
-    skipBad: args.skipBad,
+    data: args.data,
+    skipBad: args["skip-bad"],
     synthetic: () => makeSyntheticFer2013(),
   });
   const { data } = choice;
@@ -57,23 +92,28 @@ await runMain(async () => {
     }
   }
   const t0 = performance.now();
-  const result = await evaluate(model, data, rows, args.batchSize);
+  const result = await evaluateEnsemble(models, data, rows, { tta, batch, imageSize: IMAGE_SIZE });
   const recall = Object.fromEntries(result.perClass.map((c) => [EMOTIONS[c.label] ?? String(c.label), c.recall]));
   console.log(JSON.stringify({
     accuracy: result.accuracy,
     n: result.n,
+    nll: result.calibration.nll,
+    ece: result.calibration.ece,
     recall,
     macroF1: result.macroF1,
     perClass: result.perClass,
     confusion: result.confusion,
     calibration: result.calibration,
-    model: args.model,
+    // One model keeps the old string form, so existing scripts that read `model` still work.
+    model: args.model.length === 1 ? args.model[0] : args.model,
+    models: args.model,
+    tta: { mode: result.tta, views: result.views },
     data: {
       source: data.source,
       kind: choice.kind,
       path: choice.path,
       fingerprint: fingerprint(data),
-      usage: args.usage || "all",
+      usage: args.usage ?? "all",
     },
     backend: backend.name,
     seconds: (performance.now() - t0) / 1000,

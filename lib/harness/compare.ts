@@ -39,7 +39,12 @@ export async function calibrationComparison(outDir: string, names: string[]): Pr
       missing.push(name);
       continue;
     }
-    const r: ReportJson = JSON.parse(await Deno.readTextFile(path));
+    const r: ReportJson & { unfinished?: string } = JSON.parse(await Deno.readTextFile(path));
+    // An unfinished run (e.g. a search cut short by --max-minutes) has no test evaluation to compare.
+    if (!r.test) {
+      missing.push(`${name} (unfinished${r.unfinished ? `: ${r.unfinished}` : ""})`);
+      continue;
+    }
     const c = r.test.calibration;
     rows.push([
       name,
