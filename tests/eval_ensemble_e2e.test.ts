@@ -6,26 +6,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+import { runScript } from "./helpers/run_script.ts";
 
 const MODEL = new URL("../reports/models/01_baseline", import.meta.url).pathname;
 
-async function evalTool(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      new URL("../deno.json", import.meta.url).pathname,
-      new URL("../tools/eval.ts", import.meta.url).pathname,
-      "--backend",
-      "cpu",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function evalTool(args: string[]) {
+  return runScript("tools/eval.ts", ["--backend", "cpu", ...args], { extra: { write: [tmp] } });
 }
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-eval-" });

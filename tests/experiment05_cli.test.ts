@@ -5,22 +5,10 @@
  * `deno task exp:05 --quick` is the full smoke run.)
  */
 import assert from "node:assert/strict";
+import { runScript } from "./helpers/run_script.ts";
 
-async function run(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      new URL("../deno.json", import.meta.url).pathname,
-      new URL("../experiments/05_budget.ts", import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function run(args: string[]) {
+  return runScript("experiments/05_budget.ts", args);
 }
 
 Deno.test("exp:05 --help lists the budget and every ablation switch", async () => {

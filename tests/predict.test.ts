@@ -13,6 +13,7 @@ import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { argmaxRows, predictProbabilities } from "../lib/eval/metrics.ts";
 import { loadModel } from "../lib/models/io.ts";
 import { BoxError, centreSquare, loadFace, parseBox } from "../lib/predict/photo.ts";
+import { runScript } from "./helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 
@@ -104,23 +105,8 @@ Deno.test("loadFace names the file for missing, corrupt and out-of-bounds input"
   );
 });
 
-async function predictTool(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      new URL("../deno.json", import.meta.url).pathname,
-      new URL("../tools/predict.ts", import.meta.url).pathname,
-      "--backend",
-      "cpu",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function predictTool(args: string[]) {
+  return runScript("tools/predict.ts", ["--backend", "cpu", ...args]);
 }
 
 Deno.test({

@@ -13,30 +13,15 @@ import { splitKey } from "../lib/data/split_cache.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
 import { loadModel } from "../lib/models/io.ts";
+import { runScript } from "./helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 
 const REPO = new URL("..", import.meta.url).pathname;
 const COMMITTED = JSON.parse(await Deno.readTextFile(join(REPO, "reports/01_baseline.json")));
 
-async function report(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "tools/report.ts"),
-      "--backend",
-      "cpu",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    cwd,
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function report(args: string[], cwd: string) {
+  return runScript("tools/report.ts", ["--backend", "cpu", ...args], { cwd, extra: { write: [cwd] } });
 }
 
 async function copyDir(from: string, to: string) {

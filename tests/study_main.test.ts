@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { eta, parseEta, parseTotalEta, type Step } from "../lib/study/progress.ts";
+import { runScript } from "./helpers/run_script.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
@@ -42,15 +43,8 @@ Deno.test("eta: the running step's own ETA, then estimates, skipping skipped ste
   assert.equal(eta(unknown, 1, { runningFor: 5 }, [40]), 35);
 });
 
-async function main(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", join(REPO, "deno.json"), join(REPO, "tools/main.ts"), ...args],
-    stdout: "piped",
-    stderr: "piped",
-    cwd,
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function main(args: string[], cwd: string) {
+  return runScript("tools/main.ts", args, { cwd, extra: { write: [cwd] } });
 }
 
 Deno.test({

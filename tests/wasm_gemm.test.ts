@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
 import { gemmInfo } from "../lib/backend/wasm/gemm_pool.ts";
 import { makeRng, type Rng } from "../lib/rng.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -107,8 +108,8 @@ Deno.test("fused conv with bias and relu on ferlab's forward kernel matches cpu"
 
 /** Runs a script in the project (its import map) and returns its last stdout line as JSON. */
 async function runScript(source: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "-"],
+  const child = new Deno.Command(denoCommand(), {
+    args: ["run", "-P=experiment", "--config", new URL("../deno.json", import.meta.url).pathname, "-"],
     cwd: new URL("..", import.meta.url),
     env,
     stdin: "piped",

@@ -25,14 +25,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { UsageError } from "../lib/cli/args.ts";
 import { listMatching, readResult, ResultFileError, SCRIPT_RE } from "../lib/compare/results.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData, locateData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { runMain } from "../lib/cli/main.ts";
-import { denoCommand, setOfScript } from "../lib/cli/permissions.ts";
+import { denoCommand, type ExtraPaths, scriptArgs } from "../lib/cli/permissions.ts";
 import { fmtSeconds } from "../lib/report/markdown.ts";
 import { eta, parseEta, type Step } from "../lib/study/progress.ts";
 
@@ -96,18 +96,19 @@ async function completedOn(out: string, name: string, fp: string): Promise<boole
   }
 }
 
-/** The project's deno.json: each script runs under the permission set its task names. */
-const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-
-/** The permission set `deno task` gives `script` (the experiments' set for a script with no task). */
-function permissionSet(script: string): string {
-  return setOfScript({ root: ROOT, cwd: ROOT, script: resolve(script), args: [], config: CONFIG }) ?? "experiment";
-}
-
-/** Runs a script; its stderr is passed through and each line shown to `onLine`. */
-async function run(script: string, args: string[], onLine?: (line: string) => void): Promise<number> {
+/**
+ * Runs a script under the permission set its task uses, with the paths this
+ * run was given (data, output and experiments folders) added to it; its
+ * stderr is passed through and each line shown to `onLine`.
+ */
+async function run(
+  script: string,
+  args: string[],
+  extra: ExtraPaths,
+  onLine?: (line: string) => void,
+): Promise<number> {
   const child = new Deno.Command(denoCommand(), {
-    args: ["run", `-P=${permissionSet(script)}`, "--config", join(ROOT, "deno.json"), script, ...args],
+    args: scriptArgs(script, args, extra),
     stdin: "null",
     stdout: "inherit",
     stderr: "piped",
@@ -133,6 +134,8 @@ await runMain(async () => {
   const synthetic = where.kind === "synthetic";
   const out = opts.out ?? (synthetic ? "reports/synthetic" : "reports");
   const scripts = await listMatching(opts.experiments, SCRIPT_RE);
+  // What the children may use besides their sets: the data found (or the default data/ folder) and the folders given.
+  const childPaths: ExtraPaths = { read: [where.path ?? "data", opts.experiments], write: [out] };
   if (scripts.length === 0) throw new UsageError(`no experiment scripts (NN_name.ts) in ${opts.experiments}`);
 
   const steps: Step[] = [];
@@ -197,7 +200,7 @@ await runMain(async () => {
     const ticker = setInterval(() => log(line()), TICK_MS);
     let code: number;
     try {
-      code = await run(step.script, args, (l) => {
+      code = await run(step.script, args, childPaths, (l) => {
         const e = parseEta(l);
         if (e?.total !== undefined) own = { total: e.total, epoch: e.epoch, at: performance.now() };
       });
@@ -211,7 +214,7 @@ await runMain(async () => {
   }
 
   log(`report: deno task report --dir ${out}`);
-  const reportCode = await run(join(ROOT, "tools/report.ts"), ["--dir", out]);
+  const reportCode = await run(join(ROOT, "tools/report.ts"), ["--dir", out], { write: [out] });
   if (reportCode !== 0) failed.push(`report (exit ${reportCode})`);
   log(`study finished in ${fmtSeconds(elapsed())}; comparison: ${out}/README.md, interactive: ${out}/index.html`);
   if (synthetic) {

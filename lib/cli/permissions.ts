@@ -206,3 +206,39 @@ export function denoCommand(): string {
   const exe = Deno.execPath();
   return Deno.permissions.querySync({ name: "run", command: exe }).state === "granted" ? exe : "deno";
 }
+
+/** Paths a script started by {@link scriptArgs} may use besides its set's. */
+export interface ExtraPaths {
+  /** Folders or files it may read (e.g. the data a run was given). */
+  read?: string[];
+  /** Folders it may read and write (e.g. an output folder outside the project). */
+  write?: string[];
+}
+
+/**
+ * `deno run` arguments that start `script` under the permission set its task
+ * uses (`-P=<set>`, the experiments' set for a script without a task), with
+ * the `extra` paths added: a flag next to `-P` replaces the set's list, so the
+ * set's own paths are repeated (made absolute).
+ *
+ * @example
+ * ```ts
+ * const args = scriptArgs("/p/tools/report.ts", ["--dir", "/tmp/r"], { write: ["/tmp/r"] });
+ * // ["run", "-P=report", "--allow-read=/p,/tmp/r", "--allow-write=/p/reports,/p/.cache,/tmp/r",
+ * //  "--config", "/p/deno.json", "/p/tools/report.ts", "--dir", "/tmp/r"]
+ * ```
+ */
+export function scriptArgs(script: string, args: string[], extra: ExtraPaths = {}): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  const set = setOfScript({ root: ROOT, cwd: ROOT, script: resolve(script), args: [], config }) ?? "experiment";
+  const perms = (config.permissions?.[set] ?? {}) as Record<string, unknown>;
+  const writes = (extra.write ?? []).map((p) => resolve(p));
+  const added = { read: [...(extra.read ?? []).map((p) => resolve(p)), ...writes], write: writes };
+  const grants = (["read", "write"] as const).map((kind) => {
+    const own = perms[kind];
+    if (added[kind].length === 0 || own === true) return undefined; // nothing to add, or everything already
+    const paths = Array.isArray(own) ? own.map((p) => isAbsolute(p) ? p : join(ROOT, p)) : [];
+    return `--allow-${kind}=${[...paths, ...added[kind]].join(",")}`;
+  }).filter((f): f is string => f !== undefined);
+  return ["run", `-P=${set}`, ...grants, "--config", join(ROOT, "deno.json"), resolve(script), ...args];
+}
