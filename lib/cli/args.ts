@@ -122,8 +122,11 @@ export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-/** Builds the usage text for a script. */
-export function usage(command: string, flags: Flags, defaults: object, positional?: string, about?: string): string {
+/**
+ * Builds the usage text for a script: `tail` follows `[flags]` on the first
+ * line (e.g. ` <images>...`), `about` follows the flag list.
+ */
+export function usage(command: string, flags: Flags, defaults: object, tail = "", about?: string): string {
   const defs = defaults as Record<string, unknown>;
   const lines = Object.entries(flags).map(([k, f]) => {
     const value = f.choices ? `<${f.choices.filter(Boolean).join("|")}>` : `<${f.type}>`;
@@ -137,7 +140,7 @@ export function usage(command: string, flags: Flags, defaults: object, positiona
     return `  ${name.padEnd(28)} ${f.help}${f.multiple ? " (repeatable)" : ""}${def}`;
   });
   const text = `${lines.join("\n")}\n  --help                       this text${about ? `\n\n${about}` : ""}`;
-  return `Usage: ${command} [flags]${positional ?? ""}\n\n${text}`;
+  return `Usage: ${command} [flags]${tail}\n\n${text}`;
 }
 
 /** Options of {@link parseFlags}. */
@@ -174,6 +177,15 @@ function usageTail<C>(defaults: C, opts: ParseOptions<C>): string {
  * malformed numbers, values outside `choices` and missing required flags are
  * a {@link UsageError} whose message ends with the usage text. Returns null
  * when `--help` was asked (the usage is printed).
+ *
+ * @example
+ * ```ts
+ * // deno task predict a.png b.png --model m1 --model m2
+ * const args = parseFlags(Deno.args, "deno task predict", {
+ *   model: { type: "string", help: "saved model folder", multiple: true },
+ * }, { model: [] as string[], images: [] as string[] }, { positional: "images", positionalRequired: true });
+ * // args.model is ["m1", "m2"], args.images is ["a.png", "b.png"]
+ * ```
  */
 export function parseFlags<C extends object>(
   argv: string[],
