@@ -12,20 +12,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "node:util";
+import { parseFlags } from "../lib/cli/args.ts";
 import { selectBackend } from "../lib/backend/select.ts";
 import { gemmExports } from "../lib/backend/wasm/gemm_pool.ts";
 import { runStock, type WasmBackend } from "../lib/backend/wasm/heap.ts";
 
-const a = parseArgs({
-  args: Deno.args,
-  options: {
-    threads: { type: "string", default: "2" },
-    model: { type: "string", default: "all" },
-    reps: { type: "string", default: "3" },
-    batch: { type: "string", default: "64" },
-  },
-}).values;
+const a = parseFlags(Deno.args, "deno run -P=bench bench/kernels.ts", {
+  threads: { type: "number", help: "wasm threads (0 = one per core)" },
+  model: { type: "string", help: "layer shapes of this study model", choices: ["all", "baseline", "deep"] },
+  reps: { type: "number", help: "timings per kernel (the best is kept)", positiveInt: true },
+  batch: { type: "number", help: "batch size", positiveInt: true },
+}, { threads: 2, model: "all", reps: 3, batch: 64 });
+if (!a) Deno.exit(0);
 
 /** [name, H (=W), Cin, Cout] of each 3×3 "same" conv. */
 const LAYERS: Record<string, [string, number, number, number][]> = {
@@ -76,11 +74,11 @@ export function measurePeak(tries = 5): number {
   return (iters * 12 * 4 * 2) / bestS / 1e9;
 }
 
-const backend = await selectBackend("wasm", { threads: Number(a.threads) });
-const reps = Number(a.reps), B = Number(a.batch);
+const backend = await selectBackend("wasm", { threads: a.threads });
+const reps = a.reps, B = a.batch;
 const wasm = tf.backend() as unknown as WasmBackend;
 const rows: Record<string, unknown>[] = [];
-const models = a.model === "all" ? Object.keys(LAYERS) : [a.model!];
+const models = a.model === "all" ? Object.keys(LAYERS) : [a.model];
 for (const model of models) {
   for (const [name, S, C, O] of LAYERS[model]) {
     const x = tf.randomNormal([B, S, S, C]) as tf.Tensor4D;

@@ -13,73 +13,58 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
-import { UsageError } from "../lib/cli/args.ts";
+import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { EMOTIONS, IMAGE_SIZE, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
-import { parseTtaMode, TTA_MODES, TtaError } from "../lib/eval/tta.ts";
+import { TTA_MODES, type TtaMode } from "../lib/eval/tta.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
 
-const HELP = `Usage: deno task eval --model DIR [--model DIR ...] [--tta ${TTA_MODES.join("|")}] [--data PATH]
-                      [--usage Training|PublicTest|PrivateTest] [--backend ${
-  BACKENDS.join("|")
-}] [--batch-size N] [--skip-bad]
-
-Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, calibration (with the reliability bins),
+const FLAGS: Flags = {
+  model: {
+    type: "string",
+    help: "saved model folder; several evaluate their ensemble",
+    required: true,
+    multiple: true,
+  },
+  tta: { type: "string", help: "test-time augmentation", choices: TTA_MODES },
+  data: { type: "string", help: "FER2013 CSV(.gz) or image folder" },
+  usage: { type: "string", help: "evaluate only the rows of this Usage", choices: ["", ...USAGES] },
+  backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+  batchSize: { type: "number", help: "images per forward pass", positiveInt: true },
+  skipBad: { type: "boolean", help: "skip malformed rows/images (listed) instead of stopping" },
+};
+const DEFAULTS = {
+  model: [] as string[],
+  tta: "none" as TtaMode,
+  data: undefined as string | undefined,
+  usage: "",
+  backend: "auto" as BackendChoice,
+  batchSize: 256,
+  skipBad: false,
+};
+const ABOUT =
+  `Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, calibration (with the reliability bins),
 models, tta, ...} as one JSON object on stdout.
 Several --model flags evaluate the ensemble (averaged probabilities); --tta flip averages over the horizontal
 mirror, --tta crops adds shifted crops (10 views).
 Without --data, looks for data/fer2013.csv[.gz] or data/fer2013/, else uses the synthetic set.`;
 
 await runMain(async () => {
-  let args;
-  try {
-    args = parseArgs({
-      args: Deno.args,
-      options: {
-        model: { type: "string", multiple: true },
-        tta: { type: "string", default: "none" },
-        data: { type: "string" },
-        usage: { type: "string" },
-        backend: { type: "string", default: "auto" },
-        "batch-size": { type: "string", default: "256" },
-        "skip-bad": { type: "boolean", default: false },
-        help: { type: "boolean" },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (args.help) return console.log(HELP);
-  if (!args.model?.length) throw new UsageError(`--model DIR is required\n\n${HELP}`);
-  let tta;
-  try {
-    tta = parseTtaMode(args.tta!);
-  } catch (e) {
-    if (e instanceof TtaError) throw new UsageError(e.message);
-    throw e;
-  }
-  if (args.usage && !(USAGES as readonly string[]).includes(args.usage)) {
-    throw new UsageError(`--usage must be one of ${USAGES.join(", ")}, got "${args.usage}"`);
-  }
-  if (!(BACKENDS as readonly string[]).includes(args.backend!)) {
-    throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${args.backend}"`);
-  }
-  const batch = Number(args["batch-size"]);
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch-size must be a positive integer`);
+  const args = parseFlags(Deno.args, "deno task eval", FLAGS, DEFAULTS, { about: ABOUT });
+  if (!args) return; // --help was printed
 
-  const backend = await selectBackend(args.backend as BackendChoice);
+  const backend = await selectBackend(args.backend);
   console.error(`backend: ${describeBackend(backend)}`);
   const models = [];
   for (const dir of args.model) models.push(await loadModel(dir));
   const choice = await loadData({
     data: args.data,
-    skipBad: args["skip-bad"],
+    skipBad: args.skipBad,
     synthetic: () => makeSyntheticFer2013(),
   });
   const { data } = choice;
@@ -92,7 +77,11 @@ await runMain(async () => {
     }
   }
   const t0 = performance.now();
-  const result = await evaluateEnsemble(models, data, rows, { tta, batch, imageSize: IMAGE_SIZE });
+  const result = await evaluateEnsemble(models, data, rows, {
+    tta: args.tta,
+    batch: args.batchSize,
+    imageSize: IMAGE_SIZE,
+  });
   const recall = Object.fromEntries(result.perClass.map((c) => [EMOTIONS[c.label] ?? String(c.label), c.recall]));
   console.log(JSON.stringify({
     accuracy: result.accuracy,
@@ -113,7 +102,7 @@ await runMain(async () => {
       kind: choice.kind,
       path: choice.path,
       fingerprint: fingerprint(data),
-      usage: args.usage ?? "all",
+      usage: args.usage || "all",
     },
     backend: backend.name,
     seconds: (performance.now() - t0) / 1000,

@@ -24,9 +24,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { UsageError } from "../lib/cli/args.ts";
+import { parseFlags, UsageError } from "../lib/cli/args.ts";
 import { listMatching, readResult, ResultFileError, SCRIPT_RE } from "../lib/compare/results.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData, locateData } from "../lib/data/locate.ts";
@@ -37,10 +36,9 @@ import { fmtSeconds } from "../lib/report/markdown.ts";
 import { eta, parseEta, type Step } from "../lib/study/progress.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const USAGE = `Usage: deno task main [--data PATH] [--out DIR] [--experiments DIR] [-- FLAGS FOR EVERY EXPERIMENT]
-
-Runs every experiments/NN_name.ts in order, then the report. Without FER2013: quick profiles on synthetic faces
-into reports/synthetic/; with FER2013: full profiles into reports/, resumable.`;
+const ABOUT = `Runs every experiments/NN_name.ts in order, then the report, passing the flags after -- to every
+experiment. Without FER2013: quick profiles on synthetic faces into reports/synthetic/; with FER2013: full profiles
+into reports/, resumable.`;
 /** Minutes the synthetic study may take before the report (the promise is under 10 in all). */
 const SYNTHETIC_BUDGET_MINUTES = 7;
 const TICK_MS = 30_000;
@@ -55,23 +53,16 @@ const GET_FER2013 = `To run the study on FER2013 (the numbers the study reports)
 const log = (m: string) => console.error(`[main] ${m}`);
 
 function parse(argv: string[]) {
-  const dashes = argv.indexOf("--");
-  const own = dashes < 0 ? argv : argv.slice(0, dashes);
-  const passThrough = dashes < 0 ? [] : argv.slice(dashes + 1);
-  try {
-    const v = parseArgs({
-      args: own,
-      options: {
-        data: { type: "string" },
-        out: { type: "string" },
-        experiments: { type: "string", default: join(ROOT, "experiments") },
-        help: { type: "boolean" },
-      },
-    }).values;
-    return v.help ? null : { data: v.data, out: v.out, experiments: v.experiments!, passThrough };
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
-  }
+  return parseFlags(argv, "deno task main", {
+    data: { type: "string", help: "FER2013 CSV(.gz) or image folder (default: data/, else synthetic)" },
+    out: { type: "string", help: "output folder (default: reports/, or reports/synthetic/ without FER2013)" },
+    experiments: { type: "string", help: "folder of the experiment scripts" },
+  }, {
+    data: undefined as string | undefined,
+    out: undefined as string | undefined,
+    experiments: join(ROOT, "experiments"),
+    experimentFlags: [] as string[],
+  }, { passThrough: "experimentFlags", about: ABOUT });
 }
 
 /** The previous wall time of `name` in `out`, when it ran the same way (same data kind and profile). */
@@ -127,7 +118,7 @@ async function run(
 
 await runMain(async () => {
   const opts = parse(Deno.args);
-  if (!opts) return console.log(USAGE);
+  if (!opts) return; // --help was printed
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   const where = await locateData({ data: opts.data });
@@ -182,7 +173,7 @@ await runMain(async () => {
     } else {
       args.push("--data", where.path!, "--resume");
     }
-    args.push(...opts.passThrough);
+    args.push(...opts.experimentFlags);
     const started = performance.now();
     let own: { total: number; epoch?: number; at: number } | undefined;
     const line = () => {

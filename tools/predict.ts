@@ -12,28 +12,44 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
-import { UsageError } from "../lib/cli/args.ts";
+import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { DataError, EMOTIONS, IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { predictEnsemble } from "../lib/eval/ensemble.ts";
-import { parseTtaMode, TTA_MODES, TtaError } from "../lib/eval/tta.ts";
+import { TTA_MODES, type TtaMode } from "../lib/eval/tta.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
 import { type Box, BoxError, type Face, loadFace, parseBox } from "../lib/predict/photo.ts";
 
 const REPORTS = new URL("../reports", import.meta.url).pathname;
 
-const HELP = `Usage: deno task predict IMAGE... [--box x,y,w,h] [--model DIR ...] [--tta ${TTA_MODES.join("|")}]
-                         [--top N] [--json] [--backend ${BACKENDS.join("|")}]
-
-Prints the top emotions with probabilities for each photo (JPEG, PNG or WebP, any size and colour).
---box      the face's box in the photo, in pixels (default: the largest centred square)
---model    a saved model folder; several average an ensemble (default: the best committed model)
---tta      average over the mirror (flip) or mirror and shifted crops (crops); default none
---top      emotions listed per photo (default 3)
---json     one JSON object on stdout instead of text`;
+const FLAGS: Flags = {
+  box: { type: "string", help: "the face's box in the photo, x,y,w,h in pixels (default: the largest centred square)" },
+  model: {
+    type: "string",
+    help: "a saved model folder; several average an ensemble (default: the best committed model)",
+    multiple: true,
+  },
+  tta: {
+    type: "string",
+    help: "average over the mirror (flip) or mirror and shifted crops (crops)",
+    choices: TTA_MODES,
+  },
+  top: { type: "number", help: `emotions listed per photo, 1 to ${EMOTIONS.length}` },
+  json: { type: "boolean", help: "one JSON object on stdout instead of text" },
+  backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+};
+const DEFAULTS = {
+  images: [] as string[],
+  box: undefined as string | undefined,
+  model: [] as string[],
+  tta: "none" as TtaMode,
+  top: 3,
+  json: false,
+  backend: "auto" as BackendChoice,
+};
+const ABOUT = "Prints the top emotions with probabilities for each photo (JPEG, PNG or WebP, any size and colour).";
 
 /** One photo's outcome. */
 type Outcome =
@@ -41,44 +57,23 @@ type Outcome =
   | { file: string; ok: false; error: string };
 
 function parse(argv: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: "string", multiple: true },
-        box: { type: "string" },
-        tta: { type: "string", default: "none" },
-        top: { type: "string", default: "3" },
-        json: { type: "boolean", default: false },
-        backend: { type: "string", default: "auto" },
-        help: { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  const v = parsed.values;
-  if (v.help) return null;
-  if (parsed.positionals.length === 0) throw new UsageError(`no image given\n\n${HELP}`);
-  const top = Number(v.top);
-  if (!Number.isInteger(top) || top < 1 || top > EMOTIONS.length) {
+  const v = parseFlags(argv, "deno task predict", FLAGS, DEFAULTS, {
+    positional: "images",
+    positionalRequired: true,
+    about: ABOUT,
+  });
+  if (!v) return null;
+  if (!Number.isInteger(v.top) || v.top < 1 || v.top > EMOTIONS.length) {
     throw new UsageError(`--top must be an integer from 1 to ${EMOTIONS.length}, got "${v.top}"`);
   }
-  if (!(BACKENDS as readonly string[]).includes(v.backend!)) {
-    throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${v.backend}"`);
-  }
   let box: Box | undefined;
-  let tta;
   try {
     box = v.box === undefined ? undefined : parseBox(v.box);
-    tta = parseTtaMode(v.tta!);
   } catch (e) {
-    if (e instanceof BoxError || e instanceof TtaError) throw new UsageError(e.message);
+    if (e instanceof BoxError) throw new UsageError(e.message);
     throw e;
   }
-  return { images: parsed.positionals, models: v.model ?? [], box, tta, top, json: v.json!, backend: v.backend };
+  return { images: v.images, models: v.model, box, tta: v.tta, top: v.top, json: v.json, backend: v.backend };
 }
 
 /** The given model folders, or the best committed one. */
@@ -103,9 +98,9 @@ function topList(probs: number[], top: number): { emotion: string; probability: 
 
 await runMain(async () => {
   const args = parse(Deno.args);
-  if (!args) return console.log(HELP);
+  if (!args) return; // --help was printed
   const dirs = await modelDirs(args.models);
-  const backend = await selectBackend(args.backend as BackendChoice);
+  const backend = await selectBackend(args.backend);
   console.error(`backend: ${describeBackend(backend)}`);
   const models = [];
   for (const d of dirs) models.push(await loadModel(d));

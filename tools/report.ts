@@ -16,10 +16,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type BackendChoice, BACKENDS } from "../lib/backend/select.ts";
-import { UsageError } from "../lib/cli/args.ts";
+import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { comparisonChart } from "../lib/compare/charts.ts";
 import { benchSummary, type ComparisonInput, comparisonMarkdown } from "../lib/compare/comparison.ts";
 import { type EnsembleOutcome, ensembleRow } from "../lib/compare/ensemble_row.ts";
@@ -33,43 +32,36 @@ import { writeFileAtomic } from "../lib/atomic_write.ts";
 
 const EXPERIMENTS = new URL("../experiments", import.meta.url).pathname;
 
-const HELP = `Usage: deno task report [--dir reports] [--data PATH] [--tta none,flip] [--backend ${BACKENDS.join("|")}]
-                        [--no-ensemble]
-
-Rebuilds DIR/README.md, DIR/comparison.svg, DIR/ensemble.json and DIR/index.html from DIR/NN_name.json.
---data      FER2013 file or folder to rebuild the ensemble's test split from (default: where each run found it)
---tta       comma-separated TTA modes of the ensemble rows (${TTA_MODES.join(", ")}; default none,flip)
---no-ensemble  leave the ensemble rows out`;
+const FLAGS: Flags = {
+  dir: { type: "string", help: "results folder: reads DIR/NN_name.json, writes the comparison beside them" },
+  data: {
+    type: "string",
+    help: "FER2013 file or folder to rebuild the ensemble's test split from (default: where each run found it)",
+  },
+  tta: { type: "string", help: `comma-separated TTA modes of the ensemble rows (${TTA_MODES.join(", ")})` },
+  backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+  noEnsemble: { type: "boolean", help: "leave the ensemble rows out" },
+};
+const DEFAULTS = {
+  dir: "reports",
+  data: undefined as string | undefined,
+  tta: "none,flip",
+  backend: "auto" as BackendChoice,
+  noEnsemble: false,
+};
+const ABOUT = "Rebuilds DIR/README.md, DIR/comparison.svg, DIR/ensemble.json and DIR/index.html from DIR/NN_name.json.";
 
 function parse(argv: string[]) {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        dir: { type: "string", default: "reports" },
-        data: { type: "string" },
-        tta: { type: "string", default: "none,flip" },
-        backend: { type: "string", default: "auto" },
-        "no-ensemble": { type: "boolean", default: false },
-        help: { type: "boolean" },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${HELP}`);
-  }
-  if (v.help) return null;
-  if (!(BACKENDS as readonly string[]).includes(v.backend!)) {
-    throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got "${v.backend}"`);
-  }
+  const v = parseFlags(argv, "deno task report", FLAGS, DEFAULTS, { about: ABOUT });
+  if (!v) return null;
   let ttas: TtaMode[];
   try {
-    ttas = [...new Set(v.tta!.split(",").map((t) => parseTtaMode(t.trim())))];
+    ttas = [...new Set(v.tta.split(",").map((t) => parseTtaMode(t.trim())))];
   } catch (e) {
     if (e instanceof TtaError) throw new UsageError(e.message);
     throw e;
   }
-  return { dir: v.dir!, data: v.data, ttas, backend: v.backend as BackendChoice, ensemble: !v["no-ensemble"] };
+  return { dir: v.dir, data: v.data, ttas, backend: v.backend, ensemble: !v.noEnsemble };
 }
 
 /** Experiment scripts that have no result file in `dir` yet. */
@@ -96,7 +88,7 @@ async function readBench(dir: string): Promise<ComparisonInput["bench"]> {
 
 await runMain(async () => {
   const args = parse(Deno.args);
-  if (!args) return console.log(HELP);
+  if (!args) return; // --help was printed
   const { dir } = args;
   await Deno.mkdir(dir, { recursive: true });
   const { results, problems } = await readResults(dir);

@@ -10,21 +10,18 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { UsageError } from "../lib/cli/args.ts";
+import { parseFlags } from "../lib/cli/args.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { checkPage } from "../lib/report/browser.ts";
 
 await runMain(async () => {
-  let v;
-  try {
-    v = parseArgs({ args: Deno.args, options: { dir: { type: "string", default: "reports" } } }).values;
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\nUsage: deno task report:check [--dir reports]`);
-  }
-  const page = resolve(join(v.dir!, "index.html"));
+  const v = parseFlags(Deno.args, "deno task report:check", {
+    dir: { type: "string", help: "folder holding index.html; index.png is written beside it" },
+  }, { dir: "reports" });
+  if (!v) return; // --help was printed
+  const page = resolve(join(v.dir, "index.html"));
   const check = await checkPage(pathToFileURL(page), { screenshot: true });
   const tips = Object.entries(check.tooltips).map(([id, n]) => `${id} ${n}`).join(", ");
   console.error(`${page}: ${check.rendered}/${check.total} charts rendered; tooltips: ${tips}`);
@@ -34,7 +31,7 @@ await runMain(async () => {
     ...check.networkRequests.map((u) => `network request: ${u}`),
   ];
   if (check.rendered !== check.total) problems.unshift(`${check.total - check.rendered} chart(s) not rendered`);
-  const shot = join(v.dir!, "index.png");
+  const shot = join(v.dir, "index.png");
   await Deno.writeFile(shot, check.screenshot!);
   console.error(`wrote ${shot}`);
   if (problems.length) {

@@ -38,6 +38,8 @@ export interface Flag {
   positiveInt?: boolean;
   /** The flag must be given (its default is a placeholder). */
   required?: boolean;
+  /** A string flag that may repeat; its value is a string[] (default usually []). */
+  multiple?: boolean;
 }
 
 /** Flags by config key. */
@@ -120,29 +122,53 @@ export function flagName(key: string): string {
   return key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-/** Builds the usage text for a script. */
-export function usage(command: string, flags: Flags, defaults: object, positional?: string): string {
+/**
+ * Builds the usage text for a script: `tail` follows `[flags]` on the first
+ * line (e.g. ` <images>...`), `about` follows the flag list.
+ */
+export function usage(command: string, flags: Flags, defaults: object, tail = "", about?: string): string {
   const defs = defaults as Record<string, unknown>;
   const lines = Object.entries(flags).map(([k, f]) => {
     const value = f.choices ? `<${f.choices.filter(Boolean).join("|")}>` : `<${f.type}>`;
     const name = `--${flagName(k)}${f.type === "boolean" ? "" : ` ${value}`}`;
+    const empty = defs[k] === undefined || defs[k] === "" || (Array.isArray(defs[k]) && defs[k].length === 0);
     const def = f.required
       ? " (required)"
-      : defs[k] === undefined || f.type === "boolean" || defs[k] === ""
+      : empty || f.type === "boolean"
       ? ""
       : ` (default ${JSON.stringify(defs[k])})`;
-    return `  ${name.padEnd(28)} ${f.help}${def}`;
+    return `  ${name.padEnd(28)} ${f.help}${f.multiple ? " (repeatable)" : ""}${def}`;
   });
-  const pos = positional ? ` [${positional}]` : "";
-  return `Usage: ${command} [flags]${pos}\n\n${lines.join("\n")}\n  --help                       this text`;
+  const text = `${lines.join("\n")}\n  --help                       this text${about ? `\n\n${about}` : ""}`;
+  return `Usage: ${command} [flags]${tail}\n\n${text}`;
 }
 
 /** Options of {@link parseFlags}. */
 export interface ParseOptions<C> {
   /** Overrides applied when `--quick` is given (declare a `quick` boolean flag). */
   quick?: Partial<C>;
-  /** Key that receives the first positional argument (none allowed otherwise). */
+  /**
+   * Key that receives the positional argument (none allowed otherwise); when
+   * its default is an array, it receives every positional argument.
+   */
   positional?: keyof C & string;
+  /** At least one positional argument must be given. */
+  positionalRequired?: boolean;
+  /** Key that receives, unparsed, every argument after the first `--` (a string[]). */
+  passThrough?: keyof C & string;
+  /** Text printed under the flag list of the usage. */
+  about?: string;
+}
+
+/** The positional and pass-through parts of the usage line: ` <images>...`, ` [-- <rest>...]`. */
+function usageTail<C>(defaults: C, opts: ParseOptions<C>): string {
+  let tail = "";
+  if (opts.positional) {
+    const many = Array.isArray(defaults[opts.positional]) ? "..." : "";
+    tail += opts.positionalRequired ? ` <${opts.positional}>${many}` : ` [<${opts.positional}>${many}]`;
+  }
+  if (opts.passThrough) tail += ` [-- <${opts.passThrough}>...]`;
+  return tail;
 }
 
 /**
@@ -151,6 +177,15 @@ export interface ParseOptions<C> {
  * malformed numbers, values outside `choices` and missing required flags are
  * a {@link UsageError} whose message ends with the usage text. Returns null
  * when `--help` was asked (the usage is printed).
+ *
+ * @example
+ * ```ts
+ * // deno task predict a.png b.png --model m1 --model m2
+ * const args = parseFlags(Deno.args, "deno task predict", {
+ *   model: { type: "string", help: "saved model folder", multiple: true },
+ * }, { model: [] as string[], images: [] as string[] }, { positional: "images", positionalRequired: true });
+ * // args.model is ["m1", "m2"], args.images is ["a.png", "b.png"]
+ * ```
  */
 export function parseFlags<C extends object>(
   argv: string[],
@@ -159,14 +194,16 @@ export function parseFlags<C extends object>(
   defaults: C,
   opts: ParseOptions<C> = {},
 ): C | null {
-  const help = () => usage(command, flags, defaults, opts.positional);
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  const help = () => usage(command, flags, defaults, usageTail(defaults, opts), opts.about);
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = { help: { type: "boolean" } };
   for (const [k, f] of Object.entries(flags)) {
-    options[flagName(k)] = { type: f.type === "boolean" ? "boolean" : "string" };
+    options[flagName(k)] = { type: f.type === "boolean" ? "boolean" : "string", multiple: f.multiple === true };
   }
+  const dashes = opts.passThrough ? argv.indexOf("--") : -1;
+  const own = dashes < 0 ? argv : argv.slice(0, dashes);
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: opts.positional !== undefined, strict: true });
+    parsed = parseArgs({ args: own, options, allowPositionals: opts.positional !== undefined, strict: true });
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${help()}`);
   }
@@ -176,15 +213,18 @@ export function parseFlags<C extends object>(
   }
   const config: Record<string, unknown> = { ...defaults as Record<string, unknown> };
   if (parsed.values.quick && opts.quick) Object.assign(config, opts.quick, { quick: true });
+  if (opts.passThrough) config[opts.passThrough] = dashes < 0 ? [] : argv.slice(dashes + 1);
   if (opts.positional && parsed.positionals.length > 0) {
-    if (parsed.positionals.length > 1) {
+    if (Array.isArray(config[opts.positional])) config[opts.positional] = parsed.positionals;
+    else if (parsed.positionals.length > 1) {
       throw new UsageError(`one ${opts.positional} expected, got ${parsed.positionals.join(" ")}\n\n${help()}`);
-    }
-    config[opts.positional] = parsed.positionals[0];
+    } else config[opts.positional] = parsed.positionals[0];
+  } else if (opts.positional && opts.positionalRequired) {
+    throw new UsageError(`no ${opts.positional} given\n\n${help()}`);
   }
   for (const [k, f] of Object.entries(flags)) {
     const raw = parsed.values[flagName(k)];
-    if (raw === undefined) {
+    if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) {
       if (f.required) throw new UsageError(`--${flagName(k)} is required\n\n${help()}`);
       continue;
     }
@@ -197,7 +237,7 @@ export function parseFlags<C extends object>(
   for (const [k, f] of Object.entries(flags)) {
     const v = config[k];
     if (f.choices && !f.choices.includes(v as string)) {
-      throw new UsageError(`--${flagName(k)} must be one of ${f.choices.join(", ")}, got "${v}"`);
+      throw new UsageError(`--${flagName(k)} must be one of ${f.choices.filter(Boolean).join(", ")}, got "${v}"`);
     }
     if (f.positiveInt && !(Number.isInteger(v) && (v as number) >= 1)) {
       throw new UsageError(`--${flagName(k)} must be a positive integer, got ${v}`);
