@@ -1,0 +1,457 @@
+/**
+ * A TF.js *graph* model (the tfjs-converter format TF Hub and Kaggle Models
+ * serve) turned into a trainable Keras layer.
+ *
+ * Stock TF.js can only run a GraphModel: its weights are constants, so
+ * nothing can be fine-tuned. {@link GraphLayer} re-executes the graph's
+ * nodes with ordinary differentiable tf ops, with every float constant held
+ * as a layer weight, so the loop's `variableGrads` reaches the weights that
+ * are marked trainable. Batch norm in converted graphs is already folded
+ * into the convolutions' weights and biases, i.e. it runs in inference mode
+ * by construction.
+ *
+ * Supported ops are those of the MobileNet/ResNet/EfficientNet-style image
+ * graphs the converter emits; any other op is a clear {@link GraphLayerError}
+ * naming the node.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** One error class for this module. */
+export class GraphLayerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GraphLayerError";
+  }
+}
+
+/** A node of a graph-model topology (TensorFlow `NodeDef` as JSON). */
+export interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, AttrValue>;
+}
+
+interface AttrValue {
+  i?: string | number;
+  f?: number;
+  b?: boolean;
+  s?: string;
+  type?: string;
+  list?: { i?: (string | number)[]; s?: string[]; f?: number[] };
+  tensor?: { dtype?: string; tensorShape?: { dim?: { size: string }[] }; floatVal?: number[]; intVal?: number[] };
+}
+
+/** Config of {@link GraphLayer} (what `getConfig` saves). */
+export interface GraphLayerArgs {
+  /** The graph's nodes. */
+  nodes: GraphNode[];
+  /** Node whose value the layer outputs (default: the classifier's input, see {@link featureNode}). */
+  outputNode?: string;
+  /** Names of the float constants that are trainable (default: none). */
+  trainableWeights?: string[];
+  name?: string;
+}
+
+/** A constant input (shape, axes, paddings) read as plain numbers. */
+type Consts = Map<string, { shape: number[]; values: number[]; dtype: string }>;
+
+const decode = (s?: string) => (s === undefined ? "" : atob(s));
+const ints = (a?: AttrValue) => (a?.list?.i ?? []).map(Number);
+const strs = (a?: AttrValue) => (a?.list?.s ?? []).map(decode);
+
+/** Splits "name:1" / "^name" into the producing node and its output index. */
+function parseInput(ref: string): { node: string; index: number; control: boolean } {
+  if (ref.startsWith("^")) return { node: ref.slice(1), index: 0, control: true };
+  const m = /^(.*):(\d+)$/.exec(ref);
+  return m ? { node: m[1], index: Number(m[2]), control: false } : { node: ref, index: 0, control: false };
+}
+
+/**
+ * The node whose output is the network's feature vector: the first input of
+ * the last dense (MatMul) node, or the graph's last node when it has no
+ * classifier (a TF Hub feature-vector model).
+ */
+export function featureNode(nodes: GraphNode[]): string {
+  const dense = nodes.filter((n) => n.op === "MatMul" || n.op === "_FusedMatMul").at(-1);
+  if (dense?.input?.length) {
+    // walk back over a Reshape/Squeeze that only flattens
+    return parseInput(dense.input[0]).node;
+  }
+  const last = nodes.filter((n) => n.op !== "Identity" && n.op !== "Const").at(-1);
+  if (!last) throw new GraphLayerError("graph has no computing node");
+  return last.name;
+}
+
+/** Nodes needed to compute `output`, in an order where inputs come first. */
+function schedule(nodes: GraphNode[], output: string): GraphNode[] {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  if (!byName.has(output)) throw new GraphLayerError(`graph has no node "${output}"`);
+  const order: GraphNode[] = [];
+  const state = new Map<string, 1 | 2>();
+  const stack: [GraphNode, boolean][] = [[byName.get(output)!, false]];
+  while (stack.length) {
+    const [n, expanded] = stack.pop()!;
+    if (expanded) {
+      state.set(n.name, 2);
+      order.push(n);
+      continue;
+    }
+    if (state.has(n.name)) continue;
+    state.set(n.name, 1);
+    stack.push([n, true]);
+    for (const ref of n.input ?? []) {
+      const { node, control } = parseInput(ref);
+      if (control) continue;
+      const dep = byName.get(node);
+      if (!dep) throw new GraphLayerError(`node "${n.name}" reads "${node}", which the graph does not have`);
+      if (!state.has(node)) stack.push([dep, false]);
+    }
+  }
+  return order;
+}
+
+function padding(
+  n: GraphNode,
+): "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]] {
+  const p = decode(n.attr?.padding?.s);
+  if (p === "SAME") return "same";
+  if (p === "VALID") return "valid";
+  if (p === "EXPLICIT") {
+    const e = ints(n.attr?.explicit_paddings);
+    return [[e[0], e[1]], [e[2], e[3]], [e[4], e[5]], [e[6], e[7]]];
+  }
+  throw new GraphLayerError(`node "${n.name}" (${n.op}) has unsupported padding "${p}"`);
+}
+
+function checkNhwc(n: GraphNode) {
+  const f = decode(n.attr?.data_format?.s);
+  if (f && f !== "NHWC") {
+    throw new GraphLayerError(`node "${n.name}" (${n.op}) uses data format ${f}; only NHWC is supported`);
+  }
+}
+
+type Activation = "linear" | "relu" | "relu6" | "elu" | "sigmoid" | "leakyrelu";
+
+/** The BiasAdd + activation a fused node asks for. */
+function fusedOps(n: GraphNode): { bias: boolean; activation: Activation; alpha?: number } {
+  const ops = strs(n.attr?.fused_ops);
+  const acts: Record<string, Activation> = {
+    Relu: "relu",
+    Relu6: "relu6",
+    Elu: "elu",
+    Sigmoid: "sigmoid",
+    LeakyRelu: "leakyrelu",
+  };
+  let bias = false, activation: Activation = "linear";
+  for (const op of ops) {
+    if (op === "BiasAdd") bias = true;
+    else if (acts[op]) activation = acts[op];
+    else throw new GraphLayerError(`node "${n.name}" (${n.op}) fuses unsupported op ${op}`);
+  }
+  return { bias, activation, alpha: n.attr?.leakyrelu_alpha?.f };
+}
+
+function activate(x: tf.Tensor, a: Activation, alpha = 0.2): tf.Tensor {
+  switch (a) {
+    case "linear":
+      return x;
+    case "relu":
+      return tf.relu(x);
+    case "relu6":
+      return tf.relu6(x);
+    case "elu":
+      return tf.elu(x);
+    case "sigmoid":
+      return tf.sigmoid(x);
+    case "leakyrelu":
+      return tf.leakyRelu(x, alpha);
+  }
+}
+
+/**
+ * Runs the scheduled nodes. `value(name)` gives a float constant's tensor,
+ * `consts` the integer ones. Pure tf ops throughout, so gradients flow.
+ */
+function execute(order: GraphNode[], input: tf.Tensor, value: (name: string) => tf.Tensor, consts: Consts): tf.Tensor {
+  const out = new Map<string, tf.Tensor[]>();
+  const get = (ref: string): tf.Tensor => {
+    const { node, index } = parseInput(ref);
+    const v = out.get(node);
+    if (!v) throw new GraphLayerError(`node "${node}" has no value (unsupported input?)`);
+    return v[index];
+  };
+  const constOf = (n: GraphNode, i: number): number[] => {
+    const { node } = parseInput(n.input![i]);
+    const c = consts.get(node);
+    if (!c) throw new GraphLayerError(`node "${n.name}" (${n.op}) needs input ${i} ("${node}") to be a constant`);
+    return c.values;
+  };
+  for (const n of order) {
+    const ins = (n.input ?? []).filter((r) => !r.startsWith("^"));
+    const x = () => get(ins[0]);
+    const s2 = (key: string) => {
+      const v = ints(n.attr?.[key]);
+      return v.length === 4 ? [v[1], v[2]] as [number, number] : [1, 1] as [number, number];
+    };
+    let r: tf.Tensor;
+    switch (n.op) {
+      case "Placeholder":
+        r = input;
+        break;
+      case "Const":
+        r = consts.has(n.name) ? tf.tensor(consts.get(n.name)!.values, consts.get(n.name)!.shape) : value(n.name);
+        break;
+      case "Identity":
+      case "StopGradient":
+        r = x();
+        break;
+      case "Add":
+      case "AddV2":
+      case "BiasAdd":
+        r = tf.add(x(), get(ins[1]));
+        break;
+      case "Sub":
+        r = tf.sub(x(), get(ins[1]));
+        break;
+      case "Mul":
+        r = tf.mul(x(), get(ins[1]));
+        break;
+      case "RealDiv":
+        r = tf.div(x(), get(ins[1]));
+        break;
+      case "Maximum":
+        r = tf.maximum(x(), get(ins[1]));
+        break;
+      case "Minimum":
+        r = tf.minimum(x(), get(ins[1]));
+        break;
+      case "Relu":
+        r = tf.relu(x());
+        break;
+      case "Relu6":
+        r = tf.relu6(x());
+        break;
+      case "Sigmoid":
+        r = tf.sigmoid(x());
+        break;
+      case "Softmax":
+        r = tf.softmax(x());
+        break;
+      case "Conv2D":
+      case "_FusedConv2D": {
+        checkNhwc(n);
+        const f = n.op === "Conv2D" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+        const conv = tf.conv2d(
+          x() as tf.Tensor4D,
+          get(ins[1]) as tf.Tensor4D,
+          s2("strides"),
+          padding(n) as "same",
+          "NHWC",
+          s2("dilations"),
+        );
+        r = activate(f.bias ? tf.add(conv, get(ins[2])) : conv, f.activation, (f as { alpha?: number }).alpha);
+        break;
+      }
+      case "DepthwiseConv2dNative":
+      case "FusedDepthwiseConv2dNative": {
+        checkNhwc(n);
+        const f = n.op === "DepthwiseConv2dNative" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+        const conv = tf.depthwiseConv2d(
+          x() as tf.Tensor4D,
+          get(ins[1]) as tf.Tensor4D,
+          s2("strides"),
+          padding(n) as "same",
+          "NHWC",
+          s2("dilations"),
+        );
+        r = activate(f.bias ? tf.add(conv, get(ins[2])) : conv, f.activation, (f as { alpha?: number }).alpha);
+        break;
+      }
+      case "FusedBatchNorm":
+      case "FusedBatchNormV3": {
+        const eps = n.attr?.epsilon?.f ?? 1e-3;
+        r = tf.batchNorm(x(), get(ins[3]), get(ins[4]), get(ins[2]), get(ins[1]), eps);
+        break;
+      }
+      case "AvgPool":
+      case "MaxPool": {
+        checkNhwc(n);
+        const pool = n.op === "AvgPool" ? tf.avgPool : tf.maxPool;
+        r = pool(x() as tf.Tensor4D, s2("ksize"), s2("strides"), padding(n) as "same");
+        break;
+      }
+      case "Mean":
+        r = tf.mean(x(), constOf(n, 1), n.attr?.keep_dims?.b ?? false);
+        break;
+      case "Squeeze": {
+        const dims = ints(n.attr?.squeeze_dims);
+        r = tf.squeeze(x(), dims.length ? dims : undefined);
+        break;
+      }
+      case "Reshape":
+        r = tf.reshape(x(), constOf(n, 1));
+        break;
+      case "Pad":
+      case "PadV2": {
+        const p = constOf(n, 1);
+        const pairs: [number, number][] = [];
+        for (let i = 0; i < p.length; i += 2) pairs.push([p[i], p[i + 1]]);
+        r = tf.pad(x(), pairs, n.op === "PadV2" ? constOf(n, 2)[0] : 0);
+        break;
+      }
+      case "ConcatV2": {
+        const axis = constOf(n, ins.length - 1)[0];
+        r = tf.concat(ins.slice(0, -1).map(get), axis);
+        break;
+      }
+      case "MatMul":
+      case "_FusedMatMul": {
+        const f = n.op === "MatMul" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+        const m = tf.matMul(
+          x() as tf.Tensor2D,
+          get(ins[1]) as tf.Tensor2D,
+          n.attr?.transpose_a?.b ?? false,
+          n.attr?.transpose_b?.b ?? false,
+        );
+        r = activate(f.bias ? tf.add(m, get(ins[2])) : m, f.activation, (f as { alpha?: number }).alpha);
+        break;
+      }
+      default:
+        throw new GraphLayerError(`node "${n.name}": op ${n.op} is not supported by the graph-to-trainable conversion`);
+    }
+    out.set(n.name, [r]);
+  }
+  return out.get(order.at(-1)!.name)![0];
+}
+
+/**
+ * A converted graph as one Keras layer: input `[b, h, w, 3]`, output the
+ * value of `outputNode`. Float constants become weights named after their
+ * nodes; those listed in `trainableWeights` train, the rest stay frozen.
+ */
+export class GraphLayer extends tf.layers.Layer {
+  static className = "GraphLayer";
+  readonly nodes: GraphNode[];
+  readonly outputNode: string;
+  private readonly trainableSet: Set<string>;
+  private readonly order: GraphNode[];
+  private readonly consts: Consts = new Map();
+  private readonly floatNames: string[] = [];
+  private readonly weightOf = new Map<string, tf.LayerVariable>();
+  /** Initial values handed to the constructor (used once, by build). */
+  private initial: Map<string, tf.Tensor> | null;
+
+  constructor(args: GraphLayerArgs & { values?: Map<string, tf.Tensor> }) {
+    super({ name: args.name });
+    this.nodes = args.nodes;
+    this.outputNode = args.outputNode ?? featureNode(args.nodes);
+    this.trainableSet = new Set(args.trainableWeights ?? []);
+    this.order = schedule(this.nodes, this.outputNode);
+    this.initial = args.values ?? null;
+    const placeholders = this.order.filter((n) => n.op === "Placeholder");
+    if (placeholders.length !== 1) {
+      throw new GraphLayerError(`the graph must have exactly one input, found ${placeholders.length}`);
+    }
+    for (const n of this.order) {
+      if (n.op !== "Const") continue;
+      const v = this.initial?.get(n.name);
+      const dtype = v?.dtype ?? n.attr?.dtype?.type ?? "DT_FLOAT";
+      if (dtype === "int32" || dtype === "DT_INT32") {
+        const t = n.attr?.value?.tensor;
+        const values = v ? Array.from(v.dataSync()) : (t?.intVal ?? []).map(Number);
+        const shape = v ? v.shape : (t?.tensorShape?.dim ?? []).map((d) => Number(d.size));
+        this.consts.set(n.name, { shape, values, dtype: "int32" });
+      } else this.floatNames.push(n.name);
+    }
+  }
+
+  /** Names of the graph's float constants, i.e. of this layer's weights. */
+  get weightNames(): string[] {
+    return [...this.floatNames];
+  }
+
+  override build(): void {
+    for (const name of this.floatNames) {
+      const v = this.initial?.get(name);
+      if (!v) throw new GraphLayerError(`no value for constant "${name}" (missing from the weights manifest?)`);
+      const w = this.addWeight(
+        name,
+        v.shape,
+        "float32",
+        tf.initializers.zeros(),
+        undefined,
+        this.trainableSet.has(name),
+      );
+      w.write(v.dtype === "float32" ? v : tf.cast(v, "float32"));
+      this.weightOf.set(name, w);
+    }
+    if (this.initial) tf.dispose([...this.initial.values()]);
+    this.initial = null;
+    this.built = true;
+  }
+
+  /** Which constants train; the others are frozen. */
+  setTrainable(names: Iterable<string>): void {
+    const set = new Set(names);
+    for (const [name, w] of this.weightOf) w.trainable = set.has(name);
+    this.trainableSet.clear();
+    for (const n of set) this.trainableSet.add(n);
+  }
+
+  override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+    // The graph carries no shape inference we can trust, so run it once on one zero image.
+    const probe = tf.zeros([1, ...inputShape.slice(1).map((d) => d ?? 1)] as number[]);
+    const y = tf.tidy(() => execute(this.order, probe, (name) => this.weightOf.get(name)!.read(), this.consts));
+    const shape = y.shape;
+    tf.dispose([probe, y]);
+    return [inputShape[0], ...shape.slice(1)];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return execute(this.order, x, (name) => this.weightOf.get(name)!.read(), this.consts);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      nodes: this.nodes as unknown as tf.serialization.ConfigDictValue,
+      outputNode: this.outputNode,
+      trainableWeights: [...this.trainableSet],
+    };
+  }
+}
+tf.serialization.registerClass(GraphLayer);
+
+/**
+ * Builds a {@link GraphLayer} from graph-model artifacts (what a `model.json`
+ * plus its weight shards decode to).
+ *
+ * @example
+ * ```ts
+ * const layer = graphLayerFromArtifacts(artifacts, { trainable: (name) => name.includes("block_16") });
+ * const features = layer.apply(tf.zeros([1, 224, 224, 3])) as tf.Tensor;
+ * ```
+ */
+export function graphLayerFromArtifacts(
+  artifacts: tf.io.ModelArtifacts,
+  opts: { outputNode?: string; trainable?: (name: string) => boolean; name?: string } = {},
+): GraphLayer {
+  const topology = artifacts.modelTopology as { node?: GraphNode[] } | undefined;
+  if (!topology?.node) throw new GraphLayerError("artifacts are not a graph model (no node list)");
+  const specs = artifacts.weightSpecs ?? [];
+  const data = artifacts.weightData ?? new ArrayBuffer(0);
+  const values = new Map(Object.entries(tf.io.decodeWeights(data, specs)));
+  const names = topology.node.filter((n) => n.op === "Const").map((n) => n.name);
+  const layer = new GraphLayer({
+    nodes: topology.node,
+    outputNode: opts.outputNode,
+    trainableWeights: names.filter((n) => opts.trainable?.(n) ?? false),
+    name: opts.name,
+    values,
+  });
+  return layer;
+}
