@@ -154,20 +154,144 @@ function fusedOps(n: GraphNode): { bias: boolean; activation: Activation; alpha?
   return { bias, activation, alpha: n.attr?.leakyrelu_alpha?.f };
 }
 
-function activate(x: tf.Tensor, a: Activation, alpha = 0.2): tf.Tensor {
-  switch (a) {
-    case "linear":
-      return x;
-    case "relu":
-      return tf.relu(x);
-    case "relu6":
-      return tf.relu6(x);
-    case "elu":
-      return tf.elu(x);
-    case "sigmoid":
-      return tf.sigmoid(x);
-    case "leakyrelu":
-      return tf.leakyRelu(x, alpha);
+/** The value of one node, from its inputs' values. */
+function runNode(
+  n: GraphNode,
+  get: (ref: string) => tf.Tensor,
+  constOf: (n: GraphNode, i: number) => number[],
+  input: tf.Tensor,
+  value: (name: string) => tf.Tensor,
+  consts: Consts,
+): tf.Tensor {
+  const ins = (n.input ?? []).filter((r) => !r.startsWith("^"));
+  const x = () => get(ins[0]);
+  const s2 = (key: string) => {
+    const v = ints(n.attr?.[key]);
+    return v.length === 4 ? [v[1], v[2]] as [number, number] : [1, 1] as [number, number];
+  };
+  switch (n.op) {
+    case "Placeholder":
+      return input;
+    case "Const":
+      return consts.has(n.name) ? tf.tensor(consts.get(n.name)!.values, consts.get(n.name)!.shape) : value(n.name);
+    case "Identity":
+    case "StopGradient":
+      return x();
+    case "Add":
+    case "AddV2":
+    case "BiasAdd":
+      return tf.add(x(), get(ins[1]));
+    case "Sub":
+      return tf.sub(x(), get(ins[1]));
+    case "Mul":
+      return tf.mul(x(), get(ins[1]));
+    case "RealDiv":
+      return tf.div(x(), get(ins[1]));
+    case "Maximum":
+      return tf.maximum(x(), get(ins[1]));
+    case "Minimum":
+      return tf.minimum(x(), get(ins[1]));
+    case "Relu":
+      return tf.relu(x());
+    case "Relu6":
+      return tf.relu6(x());
+    case "Sigmoid":
+      return tf.sigmoid(x());
+    case "Softmax":
+      return tf.softmax(x());
+    case "Conv2D":
+    case "_FusedConv2D": {
+      checkNhwc(n);
+      const f = n.op === "Conv2D" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+      // tf.fused fuses bias and activation when no gradient is being taped, and
+      // falls back to separate (differentiable) ops when one is
+      return tf.fused.conv2d({
+        x: x() as tf.Tensor4D,
+        filter: get(ins[1]) as tf.Tensor4D,
+        strides: s2("strides"),
+        pad: padding(n) as "same",
+        dilations: s2("dilations"),
+        bias: f.bias ? get(ins[2]) : undefined,
+        activation: f.activation,
+        leakyreluAlpha: (f as { alpha?: number }).alpha,
+      });
+    }
+    case "DepthwiseConv2dNative":
+    case "FusedDepthwiseConv2dNative": {
+      checkNhwc(n);
+      const f = n.op === "DepthwiseConv2dNative" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+      return tf.fused.depthwiseConv2d({
+        x: x() as tf.Tensor4D,
+        filter: get(ins[1]) as tf.Tensor4D,
+        strides: s2("strides"),
+        pad: padding(n) as "same",
+        dilations: s2("dilations"),
+        bias: f.bias ? get(ins[2]) : undefined,
+        activation: f.activation,
+        leakyreluAlpha: (f as { alpha?: number }).alpha,
+      });
+    }
+    case "FusedBatchNorm":
+    case "FusedBatchNormV3": {
+      const eps = n.attr?.epsilon?.f ?? 1e-3;
+      return tf.batchNorm(x(), get(ins[3]), get(ins[4]), get(ins[2]), get(ins[1]), eps);
+    }
+    case "AvgPool":
+    case "MaxPool": {
+      checkNhwc(n);
+      const pool = n.op === "AvgPool" ? tf.avgPool : tf.maxPool;
+      return pool(x() as tf.Tensor4D, s2("ksize"), s2("strides"), padding(n) as "same");
+    }
+    case "Mean":
+      return tf.mean(x(), constOf(n, 1), n.attr?.keep_dims?.b ?? false);
+    case "Squeeze": {
+      const dims = ints(n.attr?.squeeze_dims);
+      return tf.squeeze(x(), dims.length ? dims : undefined);
+    }
+    case "Reshape":
+      return tf.reshape(x(), constOf(n, 1));
+    case "Pad":
+    case "PadV2": {
+      const p = constOf(n, 1);
+      const pairs: [number, number][] = [];
+      for (let i = 0; i < p.length; i += 2) pairs.push([p[i], p[i + 1]]);
+      return tf.pad(x(), pairs, n.op === "PadV2" ? constOf(n, 2)[0] : 0);
+    }
+    case "ConcatV2": {
+      const axis = constOf(n, ins.length - 1)[0];
+      return tf.concat(ins.slice(0, -1).map(get), axis);
+    }
+    case "MatMul":
+    case "_FusedMatMul": {
+      const f = n.op === "MatMul" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+      return tf.fused.matMul({
+        a: x() as tf.Tensor2D,
+        b: get(ins[1]) as tf.Tensor2D,
+        transposeA: n.attr?.transpose_a?.b ?? false,
+        transposeB: n.attr?.transpose_b?.b ?? false,
+        bias: f.bias ? get(ins[2]) : undefined,
+        activation: f.activation,
+        leakyreluAlpha: (f as { alpha?: number }).alpha,
+      });
+    }
+    default:
+      throw new GraphLayerError(`node "${n.name}": op ${n.op} is not supported by the graph-to-trainable conversion`);
+  }
+}
+
+/**
+ * Runs `fn` with gradient taping off: the frozen part of a backbone then
+ * uses fused kernels and its activations are not kept for a backward pass
+ * that would never reach a trainable weight.
+ */
+function withoutTape<T>(fn: () => T): T {
+  const state = (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0;
+  try {
+    return fn();
+  } finally {
+    state.gradientDepth = depth;
   }
 }
 
@@ -175,8 +299,30 @@ function activate(x: tf.Tensor, a: Activation, alpha = 0.2): tf.Tensor {
  * Runs the scheduled nodes. `value(name)` gives a float constant's tensor,
  * `consts` the integer ones. Pure tf ops throughout, so gradients flow.
  */
-function execute(order: GraphNode[], input: tf.Tensor, value: (name: string) => tf.Tensor, consts: Consts): tf.Tensor {
+function execute(
+  order: GraphNode[],
+  input: tf.Tensor,
+  value: (name: string) => tf.Tensor,
+  consts: Consts,
+  frozen: Set<string> = new Set(),
+): tf.Tensor {
   const out = new Map<string, tf.Tensor[]>();
+  // Consumers left per node, so frozen intermediates are freed as soon as they are used up.
+  const left = new Map<string, number>();
+  for (const n of order) {
+    for (const ref of n.input ?? []) {
+      if (!ref.startsWith("^")) left.set(parseInput(ref).node, (left.get(parseInput(ref).node) ?? 0) + 1);
+    }
+  }
+  // Frozen nodes read only by frozen nodes: a taped consumer keeps its inputs for the backward pass.
+  const disposable = new Set(
+    order.filter((n) => frozen.has(n.name) && n.op !== "Const" && n.op !== "Placeholder").map((n) => n.name),
+  );
+  for (const n of order) {
+    if (frozen.has(n.name)) continue;
+    for (const ref of n.input ?? []) disposable.delete(parseInput(ref).node);
+  }
+  const owned = new Set<string>();
   const get = (ref: string): tf.Tensor => {
     const { node, index } = parseInput(ref);
     const v = out.get(node);
@@ -191,138 +337,19 @@ function execute(order: GraphNode[], input: tf.Tensor, value: (name: string) => 
   };
   for (const n of order) {
     const ins = (n.input ?? []).filter((r) => !r.startsWith("^"));
-    const x = () => get(ins[0]);
-    const s2 = (key: string) => {
-      const v = ints(n.attr?.[key]);
-      return v.length === 4 ? [v[1], v[2]] as [number, number] : [1, 1] as [number, number];
-    };
-    let r: tf.Tensor;
-    switch (n.op) {
-      case "Placeholder":
-        r = input;
-        break;
-      case "Const":
-        r = consts.has(n.name) ? tf.tensor(consts.get(n.name)!.values, consts.get(n.name)!.shape) : value(n.name);
-        break;
-      case "Identity":
-      case "StopGradient":
-        r = x();
-        break;
-      case "Add":
-      case "AddV2":
-      case "BiasAdd":
-        r = tf.add(x(), get(ins[1]));
-        break;
-      case "Sub":
-        r = tf.sub(x(), get(ins[1]));
-        break;
-      case "Mul":
-        r = tf.mul(x(), get(ins[1]));
-        break;
-      case "RealDiv":
-        r = tf.div(x(), get(ins[1]));
-        break;
-      case "Maximum":
-        r = tf.maximum(x(), get(ins[1]));
-        break;
-      case "Minimum":
-        r = tf.minimum(x(), get(ins[1]));
-        break;
-      case "Relu":
-        r = tf.relu(x());
-        break;
-      case "Relu6":
-        r = tf.relu6(x());
-        break;
-      case "Sigmoid":
-        r = tf.sigmoid(x());
-        break;
-      case "Softmax":
-        r = tf.softmax(x());
-        break;
-      case "Conv2D":
-      case "_FusedConv2D": {
-        checkNhwc(n);
-        const f = n.op === "Conv2D" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
-        const conv = tf.conv2d(
-          x() as tf.Tensor4D,
-          get(ins[1]) as tf.Tensor4D,
-          s2("strides"),
-          padding(n) as "same",
-          "NHWC",
-          s2("dilations"),
-        );
-        r = activate(f.bias ? tf.add(conv, get(ins[2])) : conv, f.activation, (f as { alpha?: number }).alpha);
-        break;
-      }
-      case "DepthwiseConv2dNative":
-      case "FusedDepthwiseConv2dNative": {
-        checkNhwc(n);
-        const f = n.op === "DepthwiseConv2dNative" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
-        const conv = tf.depthwiseConv2d(
-          x() as tf.Tensor4D,
-          get(ins[1]) as tf.Tensor4D,
-          s2("strides"),
-          padding(n) as "same",
-          "NHWC",
-          s2("dilations"),
-        );
-        r = activate(f.bias ? tf.add(conv, get(ins[2])) : conv, f.activation, (f as { alpha?: number }).alpha);
-        break;
-      }
-      case "FusedBatchNorm":
-      case "FusedBatchNormV3": {
-        const eps = n.attr?.epsilon?.f ?? 1e-3;
-        r = tf.batchNorm(x(), get(ins[3]), get(ins[4]), get(ins[2]), get(ins[1]), eps);
-        break;
-      }
-      case "AvgPool":
-      case "MaxPool": {
-        checkNhwc(n);
-        const pool = n.op === "AvgPool" ? tf.avgPool : tf.maxPool;
-        r = pool(x() as tf.Tensor4D, s2("ksize"), s2("strides"), padding(n) as "same");
-        break;
-      }
-      case "Mean":
-        r = tf.mean(x(), constOf(n, 1), n.attr?.keep_dims?.b ?? false);
-        break;
-      case "Squeeze": {
-        const dims = ints(n.attr?.squeeze_dims);
-        r = tf.squeeze(x(), dims.length ? dims : undefined);
-        break;
-      }
-      case "Reshape":
-        r = tf.reshape(x(), constOf(n, 1));
-        break;
-      case "Pad":
-      case "PadV2": {
-        const p = constOf(n, 1);
-        const pairs: [number, number][] = [];
-        for (let i = 0; i < p.length; i += 2) pairs.push([p[i], p[i + 1]]);
-        r = tf.pad(x(), pairs, n.op === "PadV2" ? constOf(n, 2)[0] : 0);
-        break;
-      }
-      case "ConcatV2": {
-        const axis = constOf(n, ins.length - 1)[0];
-        r = tf.concat(ins.slice(0, -1).map(get), axis);
-        break;
-      }
-      case "MatMul":
-      case "_FusedMatMul": {
-        const f = n.op === "MatMul" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
-        const m = tf.matMul(
-          x() as tf.Tensor2D,
-          get(ins[1]) as tf.Tensor2D,
-          n.attr?.transpose_a?.b ?? false,
-          n.attr?.transpose_b?.b ?? false,
-        );
-        r = activate(f.bias ? tf.add(m, get(ins[2])) : m, f.activation, (f as { alpha?: number }).alpha);
-        break;
-      }
-      default:
-        throw new GraphLayerError(`node "${n.name}": op ${n.op} is not supported by the graph-to-trainable conversion`);
-    }
+    const run = () => runNode(n, get, constOf, input, value, consts);
+    const r = frozen.has(n.name) ? withoutTape(run) : run();
     out.set(n.name, [r]);
+    if (disposable.has(n.name) && r !== input) owned.add(n.name);
+    for (const ref of ins) {
+      const src = parseInput(ref).node;
+      const k = (left.get(src) ?? 0) - 1;
+      left.set(src, k);
+      if (k === 0 && owned.has(src) && out.get(src)![0] !== r) {
+        out.get(src)![0].dispose();
+        out.delete(src);
+      }
+    }
   }
   return out.get(order.at(-1)!.name)![0];
 }
@@ -366,6 +393,17 @@ export class GraphLayer extends tf.layers.Layer {
         this.consts.set(n.name, { shape, values, dtype: "int32" });
       } else this.floatNames.push(n.name);
     }
+  }
+
+  /** Nodes whose value depends on no trainable weight (run without the gradient tape). */
+  private frozenNodes(): Set<string> {
+    const frozen = new Set<string>();
+    for (const n of this.order) {
+      if (n.op === "Const" && this.trainableSet.has(n.name)) continue;
+      const ins = (n.input ?? []).filter((r) => !r.startsWith("^")).map((r) => parseInput(r).node);
+      if (ins.every((i) => frozen.has(i))) frozen.add(n.name);
+    }
+    return frozen;
   }
 
   /** Names of the graph's float constants, i.e. of this layer's weights. */
@@ -412,7 +450,8 @@ export class GraphLayer extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    return execute(this.order, x, (name) => this.weightOf.get(name)!.read(), this.consts);
+    const frozen = this.trainable ? this.frozenNodes() : new Set(this.order.map((n) => n.name));
+    return execute(this.order, x, (name) => this.weightOf.get(name)!.read(), this.consts, frozen);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
