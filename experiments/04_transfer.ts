@@ -95,6 +95,7 @@ await runMain(async () => {
     resume: config.resume,
     epochs: config.headEpochs,
     batchSize: config.batchSize,
+    headBatchSize: 256,
     lr: config.headLr,
     seed: config.seed,
     log,

@@ -51,7 +51,10 @@ export interface HeadPhaseOptions {
   dir: string;
   resume: boolean;
   epochs: number;
+  /** Images per backbone forward pass. */
   batchSize: number;
+  /** Head batch (features are cheap: large batches keep the per-step overhead down). */
+  headBatchSize: number;
   lr: number;
   seed: number;
   log: (line: string) => void;
@@ -104,7 +107,7 @@ export async function headPhase(o: HeadPhaseOptions): Promise<HeadPhaseResult> {
     trainRows: o.rows.train,
     valRows: o.rows.val,
     epochs: o.epochs,
-    batchSize: o.batchSize,
+    batchSize: o.headBatchSize,
     lr: o.lr,
     rng: makeRng(`${o.seed}:head`),
     log: o.log,
@@ -186,7 +189,7 @@ export async function runAblation(variants: AblationVariant[], o: AblationOption
       trainRows: o.trainRows,
       valRows: o.valRows,
       epochs: o.headEpochs,
-      batchSize: o.batchSize,
+      batchSize: 256,
       lr: o.headLr,
       rng: makeRng(`${o.seed}:head`),
     });
