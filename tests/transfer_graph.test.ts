@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
 import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/transfer/graph_layer.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
+import { loadModel, saveModel } from "../lib/model/io.ts";
 import { writeTinyGraphModel } from "./transfer_fixtures.ts";
 
 await tf.setBackend("cpu");
@@ -92,4 +93,21 @@ Deno.test("an unsupported op is a GraphLayerError naming the node", () => {
       }).apply(tf.zeros([1, 2, 2, 3])),
     (e: Error) => e instanceof GraphLayerError && /weird/.test(e.message) && /Cumsum/.test(e.message),
   );
+});
+
+Deno.test("a transfer model on a graph backbone saves and reloads with the same predictions", async () => {
+  const bb = await loadBackbone(dir);
+  const t = await buildTransferModel(bb, {
+    size: 16,
+    fineTuneBlocks: 0,
+    freezeBatchNorm: true,
+    dropout: 0.2,
+    numClasses: 7,
+    seed: 4,
+  });
+  const out = await Deno.makeTempDir();
+  await saveModel(t.model, out);
+  const back = await loadModel(out);
+  const x = tf.randomUniform([3, 48, 48, 1], 0, 1, "float32", 2);
+  assert.ok(maxDiff(back.predict(x) as tf.Tensor, t.model.predict(x) as tf.Tensor) < 1e-6);
 });

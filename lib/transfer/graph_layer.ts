@@ -48,10 +48,16 @@ interface AttrValue {
 export interface GraphLayerArgs {
   /** The graph's nodes. */
   nodes: GraphNode[];
+  /** Whether the layer trains at all (Keras' layer flag; weights also need to be listed). */
+  trainable?: boolean;
   /** Node whose value the layer outputs (default: the classifier's input, see {@link featureNode}). */
   outputNode?: string;
   /** Names of the float constants that are trainable (default: none). */
   trainableWeights?: string[];
+  /** Shapes of the float constants (saved, so a reloaded layer can build before its weights arrive). */
+  weightShapes?: Record<string, number[]>;
+  /** Integer constants (axes, shapes, paddings), which are not weights. */
+  intConsts?: Record<string, { shape: number[]; values: number[] }>;
   name?: string;
 }
 
@@ -367,12 +373,16 @@ export class GraphLayer extends tf.layers.Layer {
   private readonly order: GraphNode[];
   private readonly consts: Consts = new Map();
   private readonly floatNames: string[] = [];
+  private readonly shapes = new Map<string, number[]>();
   private readonly weightOf = new Map<string, tf.LayerVariable>();
   /** Initial values handed to the constructor (used once, by build). */
   private initial: Map<string, tf.Tensor> | null;
 
-  constructor(args: GraphLayerArgs & { values?: Map<string, tf.Tensor> }) {
-    super({ name: args.name });
+  constructor(given: GraphLayerArgs & { values?: Map<string, tf.Tensor>; graph?: string }) {
+    super({ name: given.name, trainable: given.trainable });
+    const args: GraphLayerArgs & { values?: Map<string, tf.Tensor> } = given.graph
+      ? { ...given, ...decodeGraph(given.graph) }
+      : given;
     this.nodes = args.nodes;
     this.outputNode = args.outputNode ?? featureNode(args.nodes);
     this.trainableSet = new Set(args.trainableWeights ?? []);
@@ -385,13 +395,22 @@ export class GraphLayer extends tf.layers.Layer {
     for (const n of this.order) {
       if (n.op !== "Const") continue;
       const v = this.initial?.get(n.name);
+      const saved = args.intConsts?.[n.name];
       const dtype = v?.dtype ?? n.attr?.dtype?.type ?? "DT_FLOAT";
-      if (dtype === "int32" || dtype === "DT_INT32") {
+      if (saved) this.consts.set(n.name, { ...saved, dtype: "int32" });
+      else if (dtype === "int32" || dtype === "DT_INT32") {
         const t = n.attr?.value?.tensor;
         const values = v ? Array.from(v.dataSync()) : (t?.intVal ?? []).map(Number);
         const shape = v ? v.shape : (t?.tensorShape?.dim ?? []).map((d) => Number(d.size));
         this.consts.set(n.name, { shape, values, dtype: "int32" });
-      } else this.floatNames.push(n.name);
+      } else {
+        this.floatNames.push(n.name);
+        const shape = v?.shape ?? args.weightShapes?.[n.name];
+        if (!shape) {
+          throw new GraphLayerError(`no value or shape for constant "${n.name}" (missing from the weights manifest?)`);
+        }
+        this.shapes.set(n.name, shape);
+      }
     }
   }
 
@@ -414,16 +433,10 @@ export class GraphLayer extends tf.layers.Layer {
   override build(): void {
     for (const name of this.floatNames) {
       const v = this.initial?.get(name);
-      if (!v) throw new GraphLayerError(`no value for constant "${name}" (missing from the weights manifest?)`);
-      const w = this.addWeight(
-        name,
-        v.shape,
-        "float32",
-        tf.initializers.zeros(),
-        undefined,
-        this.trainableSet.has(name),
-      );
-      w.write(v.dtype === "float32" ? v : tf.cast(v, "float32"));
+      const shape = this.shapes.get(name)!;
+      const w = this.addWeight(name, shape, "float32", tf.initializers.zeros(), undefined, this.trainableSet.has(name));
+      // without a value (a saved model being reloaded) the weights arrive after build
+      if (v) w.write(v.dtype === "float32" ? v : tf.cast(v, "float32"));
       this.weightOf.set(name, w);
     }
     if (this.initial) tf.dispose([...this.initial.values()]);
@@ -455,13 +468,30 @@ export class GraphLayer extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
+    // One opaque string: Keras config (de)serialisation rewrites keys and
+    // strings between camelCase and snake_case ("block_1" → "block1").
     return {
       ...super.getConfig(),
-      nodes: this.nodes as unknown as tf.serialization.ConfigDictValue,
-      outputNode: this.outputNode,
-      trainableWeights: [...this.trainableSet],
+      graph: encodeGraph({
+        nodes: this.nodes,
+        outputNode: this.outputNode,
+        trainableWeights: [...this.trainableSet],
+        weightShapes: Object.fromEntries(this.shapes),
+        intConsts: Object.fromEntries([...this.consts].map(([k, c]) => [k, { shape: c.shape, values: c.values }])),
+      }),
     };
   }
+}
+
+// Lower-case hex: the only string form the Keras config conversions leave alone.
+function encodeGraph(g: GraphLayerArgs): string {
+  return Array.from(new TextEncoder().encode(JSON.stringify(g)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function decodeGraph(s: string): GraphLayerArgs {
+  const bytes = new Uint8Array(s.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return JSON.parse(new TextDecoder().decode(bytes));
 }
 tf.serialization.registerClass(GraphLayer);
 
