@@ -48,9 +48,9 @@ Deno.test("ResizeToBackbone serialises and reloads inside a model", async () => 
   const model = tf.model({ inputs: input, outputs: out });
   assert.deepEqual(model.outputs[0].shape, [null, 64, 64, 3]);
   let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
+  await model.save(tf.io.withSaveHandler((a) => {
     saved = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
   }));
   const back = await tf.loadLayersModel(tf.io.fromMemory(saved!));
   const x = tf.randomUniform([2, 48, 48, 1]);

@@ -16,6 +16,8 @@ export interface TransferConfig extends CommonConfig {
   /** Batch norm during fine-tuning: inference mode, or TF.js's batch statistics. */
   bn: "frozen" | "live";
   headEpochs: number;
+  /** Phase 1 batch (cached features are cheap: big batches keep per-step overhead down). */
+  headBatchSize: number;
   headLr: number;
   /** Phase 2 learning rate. */
   lr: number;
@@ -34,6 +36,7 @@ export const TRANSFER_FLAGS: Record<string, ExtraFlag> = {
   fineTuneBlocks: { type: "number", help: "top backbone blocks fine-tuned in phase 2 (0 = head only)" },
   bn: { type: "string", help: "batch norm while fine-tuning: frozen|live" },
   headEpochs: { type: "number", help: "phase 1 epochs (head on cached features)" },
+  headBatchSize: { type: "number", help: "phase 1 batch size" },
   headLr: { type: "number", help: "phase 1 Adam learning rate" },
   lr: { type: "number", help: "phase 2 Adam learning rate" },
   microBatch: { type: "number", help: "phase 2 micro-batch (gradient accumulation)" },

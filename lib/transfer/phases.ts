@@ -152,6 +152,7 @@ export interface AblationOptions {
   trainRows: Int32Array;
   valRows: Int32Array;
   headEpochs: number;
+  headBatchSize: number;
   batchSize: number;
   microBatch: number;
   headLr: number;
@@ -189,7 +190,7 @@ export async function runAblation(variants: AblationVariant[], o: AblationOption
       trainRows: o.trainRows,
       valRows: o.valRows,
       epochs: o.headEpochs,
-      batchSize: 256,
+      batchSize: o.headBatchSize,
       lr: o.headLr,
       rng: makeRng(`${o.seed}:head`),
     });
