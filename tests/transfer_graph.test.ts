@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
+import { BackboneError, fetchModel, formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
 import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/transfer/graph_layer.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
 import { loadModel, saveModel } from "../lib/model/io.ts";
@@ -110,4 +110,33 @@ Deno.test("a transfer model on a graph backbone saves and reloads with the same 
   const back = await loadModel(out);
   const x = tf.randomUniform([3, 48, 48, 1], 0, 1, "float32", 2);
   assert.ok(maxDiff(back.predict(x) as tf.Tensor, t.model.predict(x) as tf.Tensor) < 1e-6);
+});
+
+Deno.test("backbones load by URL (plain and TF Hub style) as they do from a directory", async () => {
+  const requested: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    const url = new URL(req.url);
+    requested.push(url.pathname + url.search);
+    try {
+      return new Response(await Deno.readFile(`${dir}/${url.pathname.split("/").at(-1)}`));
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const plain = await loadBackbone(`${base}/models/tiny/model.json`);
+    assert.equal(plain.spec.format, "graph");
+    const hub = await fetchModel(`${base}/hub/tiny/1`, true);
+    assert.ok(requested.includes("/hub/tiny/1/model.json?tfjs-format=file"), requested.join(", "));
+    const local = await readModelDir(dir);
+    for (const a of [plain.artifacts, hub]) {
+      const got = graphLayerFromArtifacts(a, { outputNode: "Identity" }).apply(x) as tf.Tensor;
+      const want = graphLayerFromArtifacts(local, { outputNode: "Identity" }).apply(x) as tf.Tensor;
+      assert.equal(maxDiff(got, want), 0);
+    }
+    await assert.rejects(() => loadBackbone(`${base}/missing/absent.json`), BackboneError);
+  } finally {
+    await server.shutdown();
+  }
 });
