@@ -114,7 +114,7 @@ export function transferMarkdown(r: TransferReport): string {
       ["02 tuned GAP CNN", "53.01%", r.others.find((o) => o.name.startsWith("02"))?.acc.toFixed(4) ?? "see its report"],
       ["03 deep CNN", "62%", r.others.find((o) => o.name.startsWith("03"))?.acc.toFixed(4) ?? "see its report"],
       ["04 transfer, head only", "failed (no number)", pct(p1.testAcc)],
-      ["04 transfer, fine-tuned", "failed (no number)", pct(r.testAcc)],
+      ["04 transfer, fine-tuned", "failed (no number)", r.phase2.length ? pct(r.testAcc) : "not run yet"],
     ].map((row) => row.map((c) => (/^0\.\d+$/.test(c) ? pct(Number(c)) : c))),
   );
   return [
@@ -177,7 +177,9 @@ function conclusion(r: TransferReport): string {
     `The study concluded that transfer learning "did not work": it ran out of memory and trained unstably. ` +
     `Here the upsampled set never exists (memory above stays flat), the backbone's own preprocessing is used, ` +
     `a head is trained first on cached features (head-only test accuracy ${pct(r.phase1.testAcc)}), ` +
-    `then the top blocks are fine-tuned with a low learning rate (test accuracy ${pct(r.testAcc)}).`,
+    (r.phase2.length
+      ? `then the top blocks are fine-tuned with a low learning rate (test accuracy ${pct(r.testAcc)}).`
+      : "and fine-tuning of the top blocks has not run yet in this report."),
   ];
   if (frozen && live) {
     lines.push(

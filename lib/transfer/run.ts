@@ -47,7 +47,8 @@ export interface FineTuneResult {
 /**
  * Phase 2 through the shared loop: Adam at the low `lr`, flip augmentation,
  * early stopping on validation loss, per-epoch checkpoints, and the run's
- * `--max-minutes` counted from `t0` (the script's start).
+ * `--max-minutes` counted from `t0` (the script's start). With
+ * `fineTuneBlocks` 0 there is nothing to fine-tune and the phase is skipped.
  */
 export async function runFineTunePhase(
   t: TransferModel,
@@ -57,6 +58,15 @@ export async function runFineTunePhase(
   t0: number,
 ): Promise<FineTuneResult> {
   const monitor = new MemoryMonitor().start();
+  if (c.fineTuneBlocks <= 0) {
+    const reason = "head only: --fine-tune-blocks 0, no fine-tuning";
+    log(reason);
+    return {
+      training: { history: [], stoppedEarly: true, cutShort: false, reason, wallSeconds: 0 },
+      peak: monitor.stop(),
+      callbacks: [],
+    };
+  }
   const callbacks = [new EarlyStopping({ monitor: "valLoss", patience: c.patience, restoreBestWeights: true })];
   const flip = augmentPreset("flip");
   const training = await train({
