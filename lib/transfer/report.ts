@@ -144,7 +144,9 @@ export function transferMarkdown(r: TransferReport): string {
     (r.phase2Peak
       ? `; during phase 2: RSS ${mb(r.phase2Peak.rssBytes)}, wasm heap ${mb(r.phase2Peak.wasmHeapBytes)}.`
       : "."),
-    "Memory as images go through the backbone (it stays flat: only one batch is ever upsampled):",
+    "Memory as images go through the backbone: the wasm heap and the TF.js tensors stay flat (only one batch is " +
+    `ever upsampled); the process grows only by the feature cache being filled (${r.featureDim} floats = ` +
+    `${fmtInt(r.featureDim * 4)} bytes per image, ${mb(r.featureDim * 4 * p1.extract.images)} in all):`,
     "",
     curve,
     "",
