@@ -3,44 +3,58 @@
  * fixed when the module loads, so each backend setting needs a fresh one).
  * Prints a single JSON object on stdout; `bench/bench.ts` runs these.
  *
- *     deno run -A bench/measure.ts --backend wasm --threads 2 --model baseline --batch 64 --steps 10
+ *     deno run -P=bench bench/measure.ts --backend wasm --threads 2 --model baseline --batch 64 --steps 10
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "node:util";
-import { type BackendChoice, selectBackend } from "../lib/backend/select.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend/select.ts";
+import { parseFlags } from "../lib/cli/args.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { countFlops } from "../lib/models/flops.ts";
 import { augmentBatch, augmentPreset } from "../lib/data/augment.ts";
 import { makeRng } from "../lib/rng.ts";
-import { trainStep } from "../lib/train/loop.ts";
+import { trainStep } from "../lib/train/step.ts";
 
-const a = parseArgs({
-  args: Deno.args,
-  options: {
-    backend: { type: "string", default: "wasm" },
-    threads: { type: "string", default: "1" },
-    stock: { type: "boolean", default: false },
-    model: { type: "string", default: "baseline" },
-    batch: { type: "string", default: "64" },
-    micro: { type: "string", default: "0" },
-    steps: { type: "string", default: "10" },
-    "max-seconds": { type: "string", default: "60" },
-    soak: { type: "boolean", default: false },
-    profile: { type: "boolean", default: false },
-  },
-}).values;
+const a = parseFlags(Deno.args, "deno run -P=bench bench/measure.ts", {
+  backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+  threads: { type: "number", help: "wasm threads" },
+  stock: { type: "boolean", help: "stock wasm, without ferlab's kernels" },
+  model: { type: "string", help: "what to time", choices: ["baseline", "deep", "augment"] },
+  batch: { type: "number", help: "batch size", positiveInt: true },
+  micro: { type: "number", help: "micro-batch size (0 = whole batch)" },
+  steps: { type: "number", help: "timed steps", positiveInt: true },
+  maxSeconds: { type: "number", help: "stop timing after this many seconds" },
+  soak: { type: "boolean", help: "memory over many steps" },
+  profile: { type: "boolean", help: "per-kernel time of one step" },
+}, {
+  backend: "wasm" as BackendChoice,
+  threads: 1,
+  stock: false,
+  model: "baseline",
+  batch: 64,
+  micro: 0,
+  steps: 10,
+  maxSeconds: 60,
+  soak: false,
+  profile: false,
+});
+if (!a) Deno.exit(0);
 
 // deno-lint-ignore no-explicit-any
 const wasmHeap = (): number | undefined => (tf.backend() as any).wasm?.HEAPU8?.length;
-const batch = Number(a.batch), micro = Number(a.micro) || batch, steps = Number(a.steps);
-const maxSeconds = Number(a["max-seconds"]);
+const batch = a.batch, micro = a.micro || batch, steps = a.steps;
+const maxSeconds = a.maxSeconds;
 const result: Record<string, unknown> = { ...a, batch, micro, steps };
 try {
-  const backend = await selectBackend(a.backend as BackendChoice, { threads: Number(a.threads), stockWasm: a.stock });
-  Object.assign(result, { backendName: backend.name, threadsUsed: backend.threads, adapter: backend.adapter });
+  const backend = await selectBackend(a.backend, { threads: a.threads, stockWasm: a.stock });
+  Object.assign(result, {
+    backendName: backend.name,
+    threadsUsed: backend.threads,
+    adapter: backend.adapter,
+    convKernels: backend.convKernels,
+  });
   if (a.model === "augment") {
     // augmentation throughput: the study's heavy preset on batches of `batch` faces
     const x = tf.randomUniform([batch, 48, 48, 1], 0, 1, "float32", 7) as tf.Tensor4D;

@@ -8,7 +8,7 @@
  * @module
  */
 import { COMMON_DEFAULTS } from "../lib/cli/args.ts";
-import { log, prepare } from "../lib/experiment/prepare.ts";
+import { log, prepare } from "../lib/harness/prepare.ts";
 import { mdTable, pct } from "../lib/report/markdown.ts";
 import { ablationVariants, runAblation } from "../lib/transfer/phases.ts";
 const t0 = performance.now();

@@ -10,9 +10,9 @@
  */
 import { parseArgs } from "node:util";
 import { COMMON_DEFAULTS } from "../lib/cli/args.ts";
-import { log, prepare } from "../lib/experiment/prepare.ts";
+import { log, prepare } from "../lib/harness/prepare.ts";
 import { fmtInt, mdTable, pct } from "../lib/report/markdown.ts";
-import { writeTextAtomic } from "../lib/report/write.ts";
+import { writeFileAtomic } from "../lib/atomic_write.ts";
 import { BACKBONES } from "../lib/transfer/backbone.ts";
 import { runAblation } from "../lib/transfer/phases.ts";
 
@@ -76,6 +76,6 @@ const md = [
   ),
   "",
 ].join("\n");
-await writeTextAtomic(`${a.out}/04_backbones.md`, md);
+await writeFileAtomic(`${a.out}/04_backbones.md`, md);
 console.log(md);
 Deno.exit(0);

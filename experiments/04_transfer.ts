@@ -13,8 +13,8 @@
  */
 import { COMMON_DEFAULTS, resolveConfig } from "../lib/cli/args.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
-import { runMain } from "../lib/experiment/main.ts";
-import { log, prepare } from "../lib/experiment/prepare.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { log, prepare } from "../lib/harness/prepare.ts";
 import { loadBackbone } from "../lib/transfer/backbone.ts";
 import { TRANSFER_FLAGS, type TransferConfig } from "../lib/transfer/config.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";

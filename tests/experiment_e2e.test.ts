@@ -1,19 +1,39 @@
 /**
  * Experiment 01 and the eval tool end to end, as a user runs them: a real
- * (tiny) training run on synthetic data in a subprocess, then its outputs.
+ * (tiny) training run on synthetic data in a subprocess under the script's
+ * permission set from deno.json (plus the test's temp dir), then its outputs.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 
+const ROOT = new URL("..", import.meta.url).pathname;
+const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+
+/**
+ * `deno run` flags for a script under permission set `set` that may also read
+ * and write `extra` (the test's temp dir): the set's own lists made absolute
+ * plus `extra`, since a flag next to `-P` replaces the set's list.
+ */
+function setFlags(set: string, extra: string[]): string[] {
+  const perms = CONFIG.permissions[set];
+  return (["read", "write"] as const).filter((k) => Array.isArray(perms[k])).map((k) =>
+    `--allow-${k}=${[...perms[k].map((p: string) => join(ROOT, p)), ...extra].join(",")}`
+  );
+}
+
+/** Runs a script as its task does (`-P=<set>`), with the test's temp dir added to the set. */
 async function run(script: string, args: string[], cwd?: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const set = script.includes("/tools/") ? "tools" : "experiment";
+  const out = await new Deno.Command(denoCommand(), {
     args: [
       "run",
-      "-A",
+      `-P=${set}`,
+      ...setFlags(set, [tmp]),
       "--config",
-      new URL("../deno.json", import.meta.url).pathname,
+      join(ROOT, "deno.json"),
       new URL(script, import.meta.url).pathname,
       ...args,
     ],
@@ -62,6 +82,8 @@ Deno.test({
         "01_baseline.curves.vl.json",
         "01_baseline.confusion.svg",
         "01_baseline.confusion.vl.json",
+        "01_baseline.reliability.svg",
+        "01_baseline.reliability.vl.json",
         "models/01_baseline/model.json",
         "models/01_baseline/weights.bin",
       ]
@@ -75,8 +97,14 @@ Deno.test({
     assert.equal(json.data.kind, "csv");
     assert.equal(json.split.protocol, "official");
     assert.ok(json.test.n > 0 && json.test.accuracy >= 0 && json.test.accuracy <= 1);
+    assert.ok(json.test.calibration.nll > 0 && Number.isFinite(json.test.calibration.nll));
+    assert.ok(json.test.calibration.ece >= 0 && json.test.calibration.ece <= 1);
+    assert.equal(json.test.calibration.bins.length, 15);
+    assert.equal(json.test.calibration.bins.reduce((a: number, b: { count: number }) => a + b.count, 0), json.test.n);
     const md = await Deno.readTextFile(join(out, "01_baseline.md"));
     assert.match(md, /Test accuracy: \d+\.\d\d%/);
+    assert.match(md, /negative log-likelihood \*\*\d+\.\d{4}\*\*, expected calibration error \*\*\d+\.\d\d%\*\*/);
+    assert.match(md, /01_baseline\.reliability\.svg/);
     assert.match(md, /01_baseline\.curves\.svg/);
     assert.match(md, /completed 2 of 2 epochs/);
     assert.match(md, new RegExp(json.data.fingerprint));
@@ -173,5 +201,94 @@ Deno.test({
     assert.equal(done.training.history.length, 2);
     assert.equal(done.training.history[0].loss, cut.training.history[0].loss);
     assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /resumed from epoch 1/);
+  },
+});
+
+Deno.test({
+  name: "exp:02 searches, stops on its time budget, resumes by replaying finished trials, then trains the winner",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = join(tmp, "tuned");
+    const common = [
+      "--data",
+      csv,
+      "--oracle",
+      "random",
+      "--max-trials",
+      "2",
+      "--search-epochs",
+      "1",
+      "--search-rows",
+      "120",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "32",
+      "--bn-recal-rows",
+      "0",
+      "--out",
+      dir,
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+    ];
+    const first = await run("../experiments/02_tuned.ts", [...common, "--max-minutes", "0.0001"], tmp);
+    assert.equal(first.code, 0, first.stderr);
+    const partial = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
+    assert.equal(partial.search.trials.length, 1);
+    assert.equal(partial.search.complete, false);
+    assert.match(await Deno.readTextFile(join(dir, "02_tuned.md")), /unfinished.*search was cut short/);
+    const second = await run("../experiments/02_tuned.ts", [...common, "--resume"], tmp);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /trial 0: replayed/);
+    const done = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
+    assert.equal(done.search.trials.length, 2);
+    assert.equal(done.search.replayed, 1);
+    assert.deepEqual(done.search.trials[0].values, partial.search.trials[0].values);
+    const winner = done.search.trials[done.search.best.number];
+    assert.ok(done.search.trials.every((t: { score: number }) => t.score <= winner.score));
+    assert.equal(done.training.history.length, 1);
+    const md = await Deno.readTextFile(join(dir, "02_tuned.md"));
+    assert.match(md, /## Search/);
+    assert.match(md, /02_tuned\.search\.svg/);
+    for (const f of ["02_tuned.search.svg", "02_tuned.reliability.svg", "models/02_tuned/model.json"]) {
+      assert.ok((await Deno.stat(join(dir, f))).size > 0, f);
+    }
+  },
+});
+
+Deno.test({
+  name: "exp:03's ablation writes its own report, with the calibration beside 01's",
+  sanitizeResources: false,
+  fn: async () => {
+    const r = await run("../experiments/03_deep.ts", [
+      "--data",
+      csv,
+      "--epochs",
+      "1",
+      "--batch-size",
+      "32",
+      "--label-smoothing",
+      "0",
+      "--measure-steps",
+      "0",
+      "--out",
+      out, // where exp:01's report already is
+      "--backend",
+      "wasm",
+      "--threads",
+      "1",
+    ], tmp);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(await Deno.readTextFile(join(out, "03_deep_ls0.json")));
+    assert.equal(json.config.labelSmoothing, 0);
+    assert.equal(json.config.arch, "lean");
+    assert.ok(json.test.calibration.nll > 0);
+    const md = await Deno.readTextFile(join(out, "03_deep_ls0.md"));
+    assert.match(md, /Architecture: \*\*lean\*\*/);
+    assert.match(md, /## Calibration beside the other experiments/);
+    assert.match(md, /\| 01_baseline \|/);
+    assert.ok((await Deno.stat(join(out, "models/03_deep_ls0/model.json"))).size > 0);
   },
 });

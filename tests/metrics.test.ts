@@ -102,4 +102,5 @@ Deno.test("predictClasses and evaluate run the model in batches over the given r
   assert.deepEqual(ev.confusion, [[2, 0], [2, 3]]);
   close(ev.perClass[1].recall, 3 / 5);
   close(ev.perClass[0].precision, 2 / 4);
+  assert.ok(ev.calibration.nll > 0 && ev.calibration.ece >= 0 && ev.calibration.bins.length === 15);
 });

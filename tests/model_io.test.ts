@@ -7,7 +7,7 @@ import { DataError } from "../lib/data/fer2013.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { countFlops, flopsByLayer } from "../lib/models/flops.ts";
-import { fileLoader, loadModel, readWeights, saveModel } from "../lib/model/io.ts";
+import { fileLoader, loadModel, readWeights, saveModel } from "../lib/models/io.ts";
 
 await tf.setBackend("cpu");
 
@@ -58,6 +58,29 @@ Deno.test("deep model: LeakyReLU, 5 blocks, ≈0.5–0.7 GFLOP per 48×48 image,
   assert.ok(sameWeights(small(1), small(1)));
   assert.ok(!sameWeights(small(1), small(2)));
   assert.throws(() => buildDeep({ convsPerBlock: [1, 2] }), /convsPerBlock has 2 entries/);
+});
+
+Deno.test("experiment 03's shapes: the study's filters cost ≈0.9 GFLOP; GAP head; LeakyReLU before BN in the head", () => {
+  const study = {
+    convsPerBlock: 1,
+    head: "globalAverage" as const,
+    dense: [512],
+    denseOrder: "act-bn" as const,
+    filters: [128, 256, 512, 512, 512],
+  };
+  const m = buildDeep(study);
+  // hand count: Σ H·W·9·Cin·Cout·2 over the five convs (48, 24, 12, 6, 3 pixels a side) + 512·512 + 512·7 dense
+  const convs = [[48, 1, 128], [24, 128, 256], [12, 256, 512], [6, 512, 512], [3, 512, 512]];
+  const hand = convs.reduce((a, [s, i, o]) => a + 2 * s * s * 9 * i * o, 0) + 2 * (512 * 512 + 512 * 7);
+  assert.equal(countFlops(m), hand);
+  const names = m.layers.map((l) => l.getClassName());
+  assert.ok(names.includes("GlobalAveragePooling2D") && !names.includes("Flatten"));
+  const head = names.slice(names.indexOf("GlobalAveragePooling2D"));
+  assert.deepEqual(head, ["GlobalAveragePooling2D", "Dense", "LeakyReLU", "BatchNormalization", "Dropout", "Dense"]);
+  // the dense layer keeps its bias when the activation sits between it and batch norm
+  assert.equal((m.getLayer("fc1").getConfig() as { useBias: boolean }).useBias, true);
+  const lean = buildDeep({ ...study, filters: [32, 64, 128, 256, 512] });
+  assert.ok(countFlops(lean) < countFlops(m) / 9, "lean is about a tenth of the study's cost");
 });
 
 Deno.test("countFlops matches a hand count", () => {

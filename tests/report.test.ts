@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compile } from "vega-lite";
 import { EMOTIONS } from "../lib/data/fer2013.ts";
-import { barChart, type ChartSpec, confusionMatrix, learningCurves, perClassBars } from "../lib/report/charts.ts";
+import {
+  barChart,
+  type ChartSpec,
+  confusionChart,
+  learningCurves,
+  perClassBars,
+  reliabilityDiagram,
+} from "../lib/report/charts.ts";
+import { reliabilityBins } from "../lib/eval/calibration.ts";
 import { configBlock, fmtInt, fmtNumber, fmtSeconds, imageLink, mdTable, pct } from "../lib/report/markdown.ts";
 import { compileSpec, RenderError, renderSvg } from "../lib/report/render.ts";
 import { chartFile, chartRef, writeReport } from "../lib/report/write.ts";
@@ -65,15 +73,15 @@ Deno.test("learningCurves without validation or lr omits them", async () => {
   );
 });
 
-Deno.test("confusionMatrix shows every count in its cell", async () => {
-  const texts = await check(confusionMatrix(MATRIX, EMOTIONS));
+Deno.test("confusionChart shows every count in its cell", async () => {
+  const texts = await check(confusionChart(MATRIX, EMOTIONS));
   assert.ok(texts.includes("Confusion matrix"));
   for (const label of EMOTIONS) assert.ok(texts.includes(label), label);
   for (const row of MATRIX) {
     for (const c of row) assert.ok(texts.includes(String(c)), `count ${c}`);
   }
   // Cells are keyed by true label and prediction, not just present.
-  const spec = confusionMatrix([[5, 1], [2, 7]], ["happy", "sad"]);
+  const spec = confusionChart([[5, 1], [2, 7]], ["happy", "sad"]);
   const values = (spec as { data: { values: Record<string, unknown>[] } }).data
     .values;
   assert.deepEqual(
@@ -86,9 +94,9 @@ Deno.test("confusionMatrix shows every count in its cell", async () => {
   );
 });
 
-Deno.test("confusionMatrix normalize shows row recall", async () => {
+Deno.test("confusionChart normalize shows row recall", async () => {
   const texts = await check(
-    confusionMatrix([[3, 1], [0, 0]], ["happy", "sad"], { normalize: true }),
+    confusionChart([[3, 1], [0, 0]], ["happy", "sad"], { normalize: true }),
   );
   assert.ok(texts.includes("75.0%"));
   assert.ok(texts.includes("25.0%"));
@@ -96,14 +104,28 @@ Deno.test("confusionMatrix normalize shows row recall", async () => {
   assert.ok(texts.includes("happy"));
 });
 
-Deno.test("confusionMatrix rejects malformed input", () => {
-  assert.throws(() => confusionMatrix([[1, 2]], ["a", "b"]), /1 rows but 2/);
-  assert.throws(() => confusionMatrix([[1], [2, 3]], ["a", "b"]), /row 0/);
+Deno.test("confusionChart rejects malformed input", () => {
+  assert.throws(() => confusionChart([[1, 2]], ["a", "b"]), /1 rows but 2/);
+  assert.throws(() => confusionChart([[1], [2, 3]], ["a", "b"]), /row 0/);
   assert.throws(
-    () => confusionMatrix([[1, -1], [0, 0]], ["a", "b"]),
+    () => confusionChart([[1, -1], [0, 0]], ["a", "b"]),
     /cell \[0\]\[1\]/,
   );
-  assert.throws(() => confusionMatrix([[1, 0], [0, 1]], ["a", "a"]), /unique/);
+  assert.throws(() => confusionChart([[1, 0], [0, 1]], ["a", "a"]), /unique/);
+});
+
+Deno.test("reliabilityDiagram draws one bar and one dot per non-empty bin, and the diagonal", async () => {
+  // 3 images, 2 classes: confidences 0.9 (right), 0.9 (wrong), 0.6 (right) → two non-empty bins of 15
+  const bins = reliabilityBins(Float32Array.of(0.9, 0.1, 0.1, 0.9, 0.6, 0.4), [0, 0, 0], 2);
+  const spec = reliabilityDiagram(bins, { title: "test reliability" });
+  const texts = await check(spec);
+  for (const t of ["test reliability", "confidence (top class)", "accuracy"]) {
+    assert.ok(texts.includes(t), `missing "${t}" in ${texts.join("|")}`);
+  }
+  const layers = (spec as unknown as { layer: { data: { values: Record<string, number>[] } }[] }).layer;
+  assert.deepEqual(layers[0].data.values.map((v) => [v.count, v.accuracy]), [[1, 1], [2, 0.5]]);
+  assert.deepEqual(JSON.parse(JSON.stringify(layers[1].data.values)), [{ x: 0, y: 0 }, { x: 1, y: 1 }]);
+  assert.throws(() => reliabilityDiagram([]), /no bins/);
 });
 
 Deno.test("perClassBars renders classes and metrics", async () => {
@@ -235,7 +257,7 @@ Deno.test("writeReport writes exactly the expected files", async () => {
       markdown,
       charts: {
         curves: learningCurves(HISTORY),
-        cm: confusionMatrix([[5, 1], [2, 7]], ["happy", "sad"]),
+        cm: confusionChart([[5, 1], [2, 7]], ["happy", "sad"]),
       },
       json,
     });

@@ -105,14 +105,11 @@ Deno.test("synthetic: pixel statistics are image-like", () => {
   }
 });
 
-Deno.test("synthetic: generating the default 7000 faces is fast", () => {
-  const t0 = performance.now();
+Deno.test("synthetic: the default set is 7000 faces from seed 2013", () => {
+  // (Its generation time, ~1.2 s on an idle core, is not asserted: speed targets live in the benchmark.)
   const data = makeSyntheticFer2013();
-  const seconds = (performance.now() - t0) / 1000;
   assert.equal(data.n, DEFAULT_SYNTHETIC.n);
   assert.equal(data.source, "synthetic faces (n=7000, seed=2013)");
-  // About 1.2 s on an idle core; generous for a busy shared machine.
-  assert.ok(seconds < 8, `took ${seconds.toFixed(1)} s`);
 });
 
 /**

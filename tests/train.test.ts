@@ -9,18 +9,11 @@ import { makeRng, type Rng } from "../lib/rng.ts";
 import { DataError } from "../lib/data/fer2013.ts";
 import { batchOrder, oneHot, toImageTensor } from "../lib/data/batches.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
-import {
-  computeGradients,
-  crossEntropy,
-  getLearningRate,
-  outputKind,
-  setLearningRate,
-  train,
-  type TrainOptions,
-  trainStep,
-} from "../lib/train/loop.ts";
+import { train, type TrainOptions } from "../lib/train/loop.ts";
+import { getLearningRate, setLearningRate } from "../lib/train/learning_rate.ts";
+import { computeGradients, crossEntropy, outputKind, trainStep } from "../lib/train/step.ts";
 import { type Callback, EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
-import { hasCheckpoint } from "../lib/train/checkpoint.ts";
+import { CheckpointError, hasCheckpoint } from "../lib/train/checkpoint.ts";
 import { estimateEta, formatEta, formatProgressLine, Progress } from "../lib/train/progress.ts";
 
 await tf.setBackend("cpu");
@@ -133,7 +126,6 @@ Deno.test("toImageTensor scales bytes to [0, 1] in row order; oneHot and batchOr
 
 Deno.test("training lowers the loss and learns the left/right task", async () => {
   const model = tinyBaseline(1);
-  const t = performance.now();
   const res = await train({ ...baseOptions(model, makeRng(11)), epochs: 6 });
   const h = res.history;
   assert.equal(h.length, 6);
@@ -142,7 +134,7 @@ Deno.test("training lowers the loss and learns the left/right task", async () =>
   assert.ok(h.every((e) => e.imagesPerSec > 0 && e.seconds > 0 && e.lr === 0.01));
   assert.equal(res.stoppedEarly, false);
   assert.equal(res.cutShort, false);
-  assert.ok(performance.now() - t < 20000);
+  // (No wall-clock assertion: speed targets live in the benchmark, and the CPU here is shared.)
 });
 
 Deno.test("no tensor growth between step 2 and step 20 (plain and micro-batched)", async () => {
@@ -366,7 +358,7 @@ Deno.test("early stopping ends training with the best weights; resuming a finish
     // Resuming with a different batch size is refused with a clear error.
     await assert.rejects(
       train({ ...opts, model: tinyBaseline(7), callbacks: [snap, es()], resume: true, batchSize: 8 }),
-      (e) => e instanceof DataError && /batchSize/.test(e.message),
+      (e) => e instanceof CheckpointError && /batchSize/.test(e.message),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

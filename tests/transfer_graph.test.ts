@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { BackboneError, fetchModel, formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
 import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/transfer/graph_layer.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
-import { loadModel, saveModel } from "../lib/model/io.ts";
+import { loadModel, saveModel } from "../lib/models/io.ts";
 import { writeTinyGraphModel } from "./transfer_fixtures.ts";
 
 await tf.setBackend("cpu");

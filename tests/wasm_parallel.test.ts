@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { selectBackend } from "../lib/backend/select.ts";
 import { rowThreads } from "../lib/backend/wasm/parallel.ts";
-import { batchNormTrain } from "../lib/models/batch_norm.ts";
+import { fusedBatchNorm } from "../lib/models/batch_norm.ts";
 import { makeRng } from "../lib/rng.ts";
 
 const info = await selectBackend("wasm", { threads: 2 });
@@ -33,7 +33,7 @@ Deno.test({
     const g = Float32Array.from({ length: 16 }, () => 1 + rng.normal() * 0.1),
       b = Float32Array.from({ length: 16 }, () => rng.normal());
     const f = (x: tf.Tensor, w: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
-      const { y, mean, variance } = batchNormTrain(x, gamma, beta, 1e-3);
+      const { y, mean, variance } = fusedBatchNorm(x, gamma, beta, 1e-3);
       tf.dispose([mean, variance]);
       const a = tf.leakyRelu(y, 0.1);
       const p = tf.maxPool(a as tf.Tensor4D, 2, 2, "valid");

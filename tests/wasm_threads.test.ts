@@ -11,10 +11,12 @@ import {
   writeFileAtomic,
 } from "../lib/backend/wasm/threads.ts";
 import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 
-Deno.test("resolveThreads: auto follows the cores, capped at 4; explicit counts are checked", () => {
+Deno.test("resolveThreads: auto is one per core, capped at the pool size; explicit counts are checked", () => {
   assert.deepEqual(resolveThreads("auto", 2), { threads: 2, notes: [] });
-  assert.deepEqual(resolveThreads(undefined, 16), { threads: 4, notes: [] });
+  assert.deepEqual(resolveThreads("auto", 6), { threads: 6, notes: [] });
+  assert.deepEqual(resolveThreads(undefined, 16), { threads: MAX_WASM_THREADS, notes: [] });
   assert.deepEqual(resolveThreads("auto", 1), { threads: 1, notes: [] });
   assert.deepEqual(resolveThreads(3, 2), { threads: 3, notes: [] });
   const capped = resolveThreads(MAX_WASM_THREADS + 4, 2);
@@ -166,15 +168,16 @@ Deno.test({
   },
 });
 
-Deno.test("a script using 2 threads exits on its own, without shutdownWasm", async () => {
+// Runs under the experiment scripts' permission set (not -A): the worker script goes to .cache/wasm/.
+Deno.test("a script using 2 threads under -P=experiment exits on its own, without shutdownWasm", async () => {
   const script = `
     import * as tf from "@tensorflow/tfjs-core";
     import { initWasm } from ${JSON.stringify(new URL("../lib/backend/wasm/init.ts", import.meta.url).href)};
     const r = await initWasm({ threads: 2 });
     tf.conv2d(tf.ones([2, 8, 8, 4]), tf.ones([3, 3, 4, 4]), 1, "same").dataSync();
     console.log(JSON.stringify(r));`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "-"],
+  const child = new Deno.Command(denoCommand(), {
+    args: ["run", "-P=experiment", "-"],
     cwd: new URL("..", import.meta.url),
     stdin: "piped",
     stdout: "piped",

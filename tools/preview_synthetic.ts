@@ -4,11 +4,13 @@
  *
  * Usage:
  *   deno run -A tools/preview_synthetic.ts [out.png] [--cols 10] [--zoom 3] [--seed 2013] [--n 2000]
+ *   deno run -A tools/preview_synthetic.ts --help
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { parseFlags, UsageError } from "../lib/cli/args.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { EMOTIONS, IMAGE_SIZE, NUM_CLASSES, PIXELS } from "../lib/data/fer2013.ts";
 import { DEFAULT_SYNTHETIC, makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 
@@ -63,30 +65,26 @@ export function previewGrid(
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      cols: { type: "string", default: "10" },
-      zoom: { type: "string", default: "3" },
-      seed: { type: "string", default: String(DEFAULT_SYNTHETIC.seed) },
-      n: { type: "string", default: "2000" },
-    },
+  await runMain(async () => {
+    const opts = parseFlags(
+      Deno.args,
+      "deno run -A tools/preview_synthetic.ts",
+      {
+        cols: { type: "number", help: "faces per emotion row", positiveInt: true },
+        zoom: { type: "number", help: "integer upscaling factor", positiveInt: true },
+        seed: { type: "number", help: "seed of the synthetic set" },
+        n: { type: "number", help: "faces generated to find --cols of each class", positiveInt: true },
+        out: { type: "string", help: "PNG file to write (also the first positional argument)" },
+      },
+      { cols: 10, zoom: 3, seed: DEFAULT_SYNTHETIC.seed, n: 2000, out: "reports/synthetic_preview.png" },
+      {
+        positional: "out",
+      },
+    );
+    if (!opts) return;
+    if (!Number.isInteger(opts.seed)) throw new UsageError(`--seed must be an integer, got ${opts.seed}`);
+    const { data, width, height } = previewGrid(opts);
+    await sharp(data, { raw: { width, height, channels: 1 } }).png().toFile(opts.out);
+    console.log(`wrote ${opts.out} (${width}×${height}; rows: ${EMOTIONS.join(", ")})`);
   });
-  const out = positionals[0] ?? "reports/synthetic_preview.png";
-  const opts = {
-    cols: Number(values.cols),
-    zoom: Number(values.zoom),
-    seed: Number(values.seed),
-    n: Number(values.n),
-  };
-  for (const [k, v] of Object.entries(opts)) {
-    if (!Number.isInteger(v) || v < (k === "seed" ? -Infinity : 1)) {
-      console.error(`preview: --${k} must be ${k === "seed" ? "an integer" : "a positive integer"}`);
-      Deno.exit(2);
-    }
-  }
-  const { data, width, height } = previewGrid(opts);
-  await sharp(data, { raw: { width, height, channels: 1 } }).png().toFile(out);
-  console.log(`wrote ${out} (${width}×${height}; rows: ${EMOTIONS.join(", ")})`);
 }

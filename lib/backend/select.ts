@@ -9,11 +9,13 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import * as tf from "@tensorflow/tfjs";
 import { installWasmTrainingKernels } from "./wasm/register.ts";
 import { initWasm } from "./wasm/init.ts";
 import { memoryOf, type WasmBackend } from "./wasm/heap.ts";
 import { rowPoolError, startRowPool } from "./wasm/parallel.ts";
+import { type GemmInfo, startGemm } from "./wasm/gemm_pool.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -36,21 +38,22 @@ export interface BackendInfo {
   kernels?: string[];
   /** Threads running ferlab's JS kernels (wasm; 2 when the heap is shared and threads > 1). */
   kernelThreads?: number;
+  /** ferlab's wasm conv kernels: SIMD flavour ("relaxed-simd" = fused multiply-add, or "simd") and threads. */
+  convKernels?: GemmInfo;
   /** Why `auto` skipped a candidate, fallbacks taken, and similar. */
   notes: string[];
 }
 
 /** A backend that was asked for explicitly but cannot run here. */
-export class BackendUnavailable extends Error {
+export class BackendUnavailable extends UserError {
   constructor(readonly backend: string, reason: string, readonly howToGet: string) {
     super(`backend "${backend}" is not available: ${reason}\n  How to get it: ${howToGet}`);
-    this.name = "BackendUnavailable";
   }
 }
 
 /** Options for {@link selectBackend}. */
 export interface SelectOptions {
-  /** wasm threads: a count, or "auto" for one per core (capped at 4). */
+  /** wasm threads: a count, or "auto" for one per core (capped at 8). */
   threads?: number | "auto";
   /** wasm without ferlab's kernels (the benchmark's "stock wasm" baseline). */
   stockWasm?: boolean;
@@ -162,11 +165,15 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
       const kernelThreads = kernels
         ? await startRowPool(memoryOf(tf.backend() as unknown as WasmBackend), w.threads)
         : 1;
-      const notes = [...base.notes, ...w.notes];
+      const wasmBackend = tf.backend() as unknown as WasmBackend;
+      const convKernels = kernels
+        ? await startGemm(memoryOf(wasmBackend), w.threads, (n) => wasmBackend.wasm._malloc(n))
+        : undefined;
+      const notes = [...base.notes, ...w.notes, ...(convKernels?.note ? [convKernels.note] : [])];
       if (kernels && w.threads > 1 && kernelThreads < 2) {
         notes.push(`JS kernels run on one thread: ${rowPoolError() ?? "the wasm heap is not shared"}`);
       }
-      return { ...base, name: "wasm", threads: w.threads, kernels, kernelThreads, notes };
+      return { ...base, name: "wasm", threads: w.threads, kernels, kernelThreads, convKernels, notes };
     } catch (e) {
       if (!auto) {
         throw new BackendUnavailable(
@@ -188,6 +195,7 @@ export function describeBackend(b: BackendInfo): string {
     b.threads ? `${b.threads} thread${b.threads > 1 ? "s" : ""}` : null,
     b.kernelThreads && b.kernelThreads > 1 ? `JS kernels on ${b.kernelThreads} threads` : null,
     b.kernels ? `${b.kernels.length} ferlab kernels` : null,
+    b.convKernels ? `conv kernels ${b.convKernels.flavour} on ${b.convKernels.threads} threads` : null,
     b.adapter ?? null,
     `tfjs ${b.tfjs}`,
   ].filter(Boolean);

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type Fer2013, IMAGE_SIZE, PIXELS } from "./fer2013.ts";
 import type { Rng } from "../rng.ts";
@@ -56,12 +57,7 @@ export interface AugmentConfig {
 }
 
 /** A bad augmentation setting. */
-export class AugmentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AugmentError";
-  }
-}
+export class AugmentError extends UserError {}
 
 /** No augmentation at all: {@link augmentBatch} returns a copy of its input. */
 export const NO_AUGMENT: Readonly<AugmentConfig> = Object.freeze({
@@ -75,12 +71,14 @@ export const NO_AUGMENT: Readonly<AugmentConfig> = Object.freeze({
 });
 
 /** Names of the augmentation presets experiments can refer to. */
-export type AugmentPresetName = "none" | "flip" | "standard" | "strong";
+export type AugmentPresetName = "none" | "flip" | "standard" | "yardstick" | "strong";
 
 /**
  * Presets: `none`; `flip` (left–right only); `standard`, the common FER2013
- * Keras recipe (±10°, ±10 % shifts, ±10 % zoom, flips, nearest fill); `strong`
- * (±20°, ±20 % shifts, ±20 % zoom, ±10° shear, flips).
+ * Keras recipe (±10°, ±10 % shifts, ±10 % zoom, flips, nearest fill);
+ * `yardstick`, the recipe of experiment 05's native PyTorch yardstick (±15°,
+ * ±10 % shifts, ±15 % zoom, ±10° shear, flips); `strong` (±20°, ±20 % shifts,
+ * ±20 % zoom, ±10° shear, flips).
  */
 export const AUGMENT_PRESETS: Readonly<
   Record<AugmentPresetName, Readonly<AugmentConfig>>
@@ -94,6 +92,15 @@ export const AUGMENT_PRESETS: Readonly<
       heightShiftRange: 0.1,
       zoomRange: 0.1,
       shearRange: 0,
+      horizontalFlip: true,
+      fillMode: "nearest",
+    }),
+    yardstick: Object.freeze({
+      rotationRange: 15,
+      widthShiftRange: 0.1,
+      heightShiftRange: 0.1,
+      zoomRange: 0.15,
+      shearRange: 10,
       horizontalFlip: true,
       fillMode: "nearest",
     }),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 
 /** Emotion names in label order, as the Kaggle challenge defines them. */
 export const EMOTIONS = [
@@ -80,13 +81,12 @@ export function selectRows(data: Fer2013, rows: ArrayLike<number>): Fer2013 {
  * An input problem the user can fix: it names the file, the place in it
  * (row or path) and what is wrong, so the CLI can print it without a stack.
  */
-export class DataError extends Error {
+export class DataError extends UserError {
   constructor(
     readonly file: string,
     readonly where: string | null,
     readonly problem: string,
   ) {
     super(`${file}${where ? `, ${where}` : ""}: ${problem}`);
-    this.name = "DataError";
   }
 }

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { UserError } from "../errors.ts";
 import { EMOTIONS, type Fer2013, NUM_CLASSES, type Usage, USAGES } from "./fer2013.ts";
 import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
 
@@ -54,12 +55,7 @@ export const DEFAULT_FRACTIONS: Readonly<SplitFractions> = Object.freeze({
 });
 
 /** A bad split request (settings the user can fix, or data the protocol cannot split). */
-export class SplitError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "SplitError";
-  }
-}
+export class SplitError extends UserError {}
 
 /** Fills in defaults (study protocol, 80/10/10, seed 0) and validates the result. */
 export function splitSettings(

@@ -17,6 +17,7 @@
  * @module
  */
 import { join } from "node:path";
+import { writeFileAtomic } from "../atomic_write.ts";
 import type { Fer2013 } from "./fer2013.ts";
 import { fingerprint as computeFingerprint } from "./fingerprint.ts";
 import { makeSplit, type Split, type SplitSettings, validateSplitSettings } from "./split.ts";
@@ -130,7 +131,8 @@ export async function loadOrMakeSplit(
     notes: split.notes.filter((note) => !note.startsWith("split cache ")),
   };
   try {
-    await writeAtomic(dir, path, encodeSplit(header, split));
+    await Deno.mkdir(dir, { recursive: true });
+    await writeFileAtomic(path, encodeSplit(header, split));
   } catch (err) {
     split.notes.push(`could not write split cache ${path}: ${errorText(err)}`);
   }
@@ -254,28 +256,6 @@ function checkIndices(split: Split, n: number): string | null {
     }
   }
   return null;
-}
-
-async function writeAtomic(
-  dir: string,
-  path: string,
-  bytes: Uint8Array,
-): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  // A unique temporary name in the same folder, so the rename is atomic and
-  // two processes building the same split cannot clobber each other's file.
-  const tmp = await Deno.makeTempFile({
-    dir,
-    prefix: ".split-",
-    suffix: ".tmp",
-  });
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
 }
 
 function errorText(err: unknown): string {

@@ -1,6 +1,7 @@
 /**
  * Classification metrics: accuracy, confusion matrix, per-class precision /
- * recall / F1 and macro F1, plus helpers that run a model over data rows.
+ * recall / F1 and macro F1, plus helpers that run a model over data rows and
+ * score its probabilities (accuracy and calibration from one pass).
  *
  * Conventions follow scikit-learn: confusion rows are true classes and
  * columns predicted ones; a ratio with a zero denominator is reported as 0;
@@ -12,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { EMOTIONS } from "../data/fer2013.ts";
 import { batchBounds, toImageTensor } from "../data/batches.ts";
+import { calibrate, type Calibration } from "./calibration.ts";
 
 /** Metrics of one class. */
 export interface ClassMetrics {
@@ -133,6 +135,36 @@ function inputSide(model: tf.LayersModel): number {
   return model.inputs[0].shape[1] ?? 48;
 }
 
+/** Row-wise argmax of row-major `n × k` scores (the first maximum on ties). */
+export function argmaxRows(scores: ArrayLike<number>, k: number): Int32Array {
+  const n = Math.floor(scores.length / k);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (scores[i * k + c] > scores[i * k + best]) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** The model's class probabilities (inference mode) for each of `rows`, row-major `rows.length × k`. */
+export async function predictProbabilities(
+  model: tf.LayersModel,
+  pixels: Uint8Array,
+  rows: ArrayLike<number>,
+  batch = 256,
+  imageSize = inputSide(model),
+): Promise<Float32Array> {
+  const k = model.outputs[0].shape.at(-1)!;
+  const out = new Float32Array(rows.length * k);
+  for (const [s, e] of batchBounds(rows.length, batch)) {
+    const probs = tf.tidy(() => model.predict(toImageTensor(pixels, rows, s, e, imageSize)) as tf.Tensor2D);
+    out.set(await probs.data() as Float32Array, s * k);
+    probs.dispose();
+  }
+  return out;
+}
+
 /** Argmax class of the model (inference mode) for each of `rows`, in order. */
 export async function predictClasses(
   model: tf.LayersModel,
@@ -141,16 +173,20 @@ export async function predictClasses(
   batch = 256,
   imageSize = inputSide(model),
 ): Promise<Int32Array> {
-  const out = new Int32Array(rows.length);
-  for (const [s, e] of batchBounds(rows.length, batch)) {
-    const cls = tf.tidy(() => {
-      const x = toImageTensor(pixels, rows, s, e, imageSize);
-      return tf.argMax(model.predict(x) as tf.Tensor2D, -1);
-    });
-    out.set(await cls.data() as Int32Array, s);
-    cls.dispose();
-  }
-  return out;
+  const k = model.outputs[0].shape.at(-1)!;
+  return argmaxRows(await predictProbabilities(model, pixels, rows, batch, imageSize), k);
+}
+
+/** An evaluation of probabilities: the classification metrics plus their calibration. */
+export type ProbabilisticEvaluation = Evaluation & { calibration: Calibration };
+
+/** Scores row-major `n × k` probabilities against `yTrue`: accuracy, per-class table, NLL, ECE. */
+export function evaluateProbabilities(
+  yTrue: ArrayLike<number>,
+  probs: ArrayLike<number>,
+  k: number,
+): ProbabilisticEvaluation {
+  return { ...evaluatePredictions(yTrue, argmaxRows(probs, k), k), calibration: calibrate(probs, yTrue, k) };
 }
 
 /** Runs the model over `rows` of `data` and scores it against their labels. */
@@ -159,9 +195,9 @@ export async function evaluate(
   data: { pixels: Uint8Array; labels: Uint8Array },
   rows: ArrayLike<number>,
   batch = 256,
-): Promise<Evaluation> {
+): Promise<ProbabilisticEvaluation> {
   const k = model.outputs[0].shape.at(-1)!;
-  const pred = await predictClasses(model, data.pixels, rows, batch);
+  const probs = await predictProbabilities(model, data.pixels, rows, batch);
   const truth = Int32Array.from({ length: rows.length }, (_, i) => data.labels[rows[i]]);
-  return evaluatePredictions(truth, pred, k);
+  return evaluateProbabilities(truth, probs, k);
 }

@@ -3,7 +3,7 @@
  *
  * `FastBatchNormalization` is tfjs-layers' `BatchNormalization` with a
  * different training branch: batch statistics, normalization and all
- * gradients come from {@link batchNormTrain}, a `customGrad` op that runs
+ * gradients come from {@link fusedBatchNorm}, a `customGrad` op that runs
  * ferlab's fused wasm kernels when they are registered and the equivalent
  * composite TF.js ops elsewhere. Inference, weights and the saved config are
  * the stock layer's, and it registers under the stock class name, so saved
@@ -47,7 +47,7 @@ function backwardOps(dy: T, x: T, mean: T, variance: T, gamma: T, epsilon: numbe
  * output plus the batch mean and (biased) variance for the moving averages;
  * those two carry no gradient and are the caller's to dispose.
  */
-export function batchNormTrain(
+export function fusedBatchNorm(
   x: T,
   gamma: T,
   beta: T,
@@ -99,7 +99,7 @@ export class FastBatchNormalization extends StockBatchNormalization {
     const lastAxis = self.axis === -1 || self.axis === x.rank - 1;
     if (!kwargs["training"] || !lastAxis || !self.scale || !self.center) return super.call(inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = batchNormTrain(x, self.gamma.read(), self.beta.read(), self.epsilon);
+      const { y, mean, variance } = fusedBatchNorm(x, self.gamma.read(), self.beta.read(), self.epsilon);
       // moving averages, Keras-style: v ← v − (v − batch)·(1 − momentum)
       for (const [variable, value] of [[self.movingMean, mean], [self.movingVariance, variance]]) {
         tf.tidy(() => {

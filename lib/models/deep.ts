@@ -3,7 +3,8 @@
  *
  * Each block stacks `convsPerBlock` × (Conv2D 3×3 "same" → BatchNorm →
  * LeakyReLU), then MaxPool 2×2 → Dropout (growing with depth); the head is
- * Flatten → [Dense → BatchNorm → LeakyReLU → Dropout]* → Dense softmax.
+ * Flatten or global average pooling → [Dense → BatchNorm → LeakyReLU →
+ * Dropout]* → Dense softmax.
  *
  * Defaults are chosen to cost about 0.64 GFLOP per 48×48 image (see
  * `countFlops` in ./flops.ts): doubling every block's convs would cost
@@ -25,8 +26,14 @@ export interface DeepConfig {
   leakyAlpha: number;
   /** Dropout after each block (same length as `filters`). */
   dropout: number[];
+  /** How the conv maps become a vector: Flatten, or global average pooling (one value per filter). */
+  head: "flatten" | "globalAverage";
+  /** Dropout right after the Flatten / global-average-pooling head, before any dense layer (default 0: none). */
+  headDropout?: number;
   /** Units of each hidden dense layer (may be empty). */
   dense: number[];
+  /** Order in the dense head: batch norm then LeakyReLU (default), or LeakyReLU then batch norm as the study wrote it. */
+  denseOrder?: "bn-act" | "act-bn";
   /** Dropout after each hidden dense layer. */
   denseDropout: number;
   /** BatchNorm after every conv and hidden dense layer. */
@@ -49,6 +56,7 @@ export const DEFAULT_DEEP: DeepConfig = {
   convsPerBlock: [2, 2, 1, 1, 1],
   leakyAlpha: 0.1,
   dropout: [0.1, 0.2, 0.25, 0.3, 0.4],
+  head: "flatten",
   dense: [512],
   denseDropout: 0.5,
   batchNorm: true,
@@ -110,17 +118,26 @@ export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
     }
   });
 
-  model.add(tf.layers.flatten({ name: "flatten" }));
+  model.add(
+    cfg.head === "globalAverage"
+      ? tf.layers.globalAveragePooling2d({ name: "gap" })
+      : tf.layers.flatten({ name: "flatten" }),
+  );
+  if (cfg.headDropout) model.add(tf.layers.dropout({ name: "head_drop", rate: cfg.headDropout }));
   cfg.dense.forEach((units, i) => {
     const d = `fc${i + 1}`;
+    const actFirst = cfg.denseOrder === "act-bn";
     model.add(tf.layers.dense({
       name: d,
       units,
-      useBias,
+      // With the activation between them, batch norm no longer cancels the bias.
+      useBias: useBias || actFirst,
       kernelInitializer: kernelInitializer(cfg.kernelInit, seeds),
     }));
-    if (cfg.batchNorm) model.add(batchNormalization({ name: `${d}_bn` }));
+    const bn = () => cfg.batchNorm && model.add(batchNormalization({ name: `${d}_bn` }));
+    if (!actFirst) bn();
     model.add(tf.layers.leakyReLU({ name: `${d}_lrelu`, alpha: cfg.leakyAlpha }));
+    if (actFirst) bn();
     if (cfg.denseDropout > 0) {
       model.add(tf.layers.dropout({ name: `${d}_drop`, rate: cfg.denseDropout }));
     }

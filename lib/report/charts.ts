@@ -186,8 +186,8 @@ export function learningCurves(
   } as ChartSpec;
 }
 
-/** Options for {@link confusionMatrix}. */
-export interface ConfusionMatrixOptions extends TitleOption {
+/** Options for {@link confusionChart}. */
+export interface ConfusionChartOptions extends TitleOption {
   /**
    * Colour and label cells by row-normalized recall (share of each true
    * class predicted as each column) instead of raw counts.
@@ -207,21 +207,21 @@ export interface ConfusionMatrixOptions extends TitleOption {
  * @throws RangeError when the matrix is not square, does not match
  *   `labels`, or holds a negative or non-finite count.
  */
-export function confusionMatrix(
+export function confusionChart(
   matrix: readonly (readonly number[])[],
   labels: readonly string[],
-  { normalize = false, title }: ConfusionMatrixOptions = {},
+  { normalize = false, title }: ConfusionChartOptions = {},
 ): ChartSpec {
   const k = labels.length;
-  if (k === 0) throw new RangeError("confusionMatrix: no labels");
+  if (k === 0) throw new RangeError("confusionChart: no labels");
   if (new Set(labels).size !== k) {
     throw new RangeError(
-      `confusionMatrix: labels are not unique: ${labels.join(", ")}`,
+      `confusionChart: labels are not unique: ${labels.join(", ")}`,
     );
   }
   if (matrix.length !== k) {
     throw new RangeError(
-      `confusionMatrix: matrix has ${matrix.length} rows but ${k} labels`,
+      `confusionChart: matrix has ${matrix.length} rows but ${k} labels`,
     );
   }
   const values: {
@@ -234,13 +234,13 @@ export function confusionMatrix(
   matrix.forEach((row, t) => {
     if (row.length !== k) {
       throw new RangeError(
-        `confusionMatrix: row ${t} (${labels[t]}) has ${row.length} cells, expected ${k}`,
+        `confusionChart: row ${t} (${labels[t]}) has ${row.length} cells, expected ${k}`,
       );
     }
     row.forEach((c, p) => {
       if (!Number.isFinite(c) || c < 0) {
         throw new RangeError(
-          `confusionMatrix: cell [${t}][${p}] is ${c}, not a non-negative count`,
+          `confusionChart: cell [${t}][${p}] is ${c}, not a non-negative count`,
         );
       }
     });
@@ -513,6 +513,95 @@ export function barChart(
         encoding: {
           text: { field: "value", type: "quantitative", format },
           color: { value: "black" },
+        },
+      },
+    ],
+  } as ChartSpec;
+}
+
+/** One bin of {@link reliabilityDiagram} (as `lib/eval/calibration.ts` computes them). */
+export interface ReliabilityBinRow {
+  /** Lower edge of the confidence bin. */
+  lo: number;
+  /** Upper edge of the confidence bin. */
+  hi: number;
+  /** Images in the bin. */
+  count: number;
+  /** Their mean top-class confidence. */
+  confidence: number;
+  /** Their accuracy. */
+  accuracy: number;
+}
+
+/**
+ * Reliability diagram (Guo et al. 2017): for each confidence bin, a bar as
+ * high as the accuracy of the images in it, over the bin's width; a dot at
+ * (mean confidence, accuracy) sized by the bin's count; and the diagonal of
+ * perfect calibration. Bars under the diagonal mean over-confidence. Empty
+ * bins draw nothing.
+ *
+ * @example
+ * ```ts
+ * const spec = reliabilityDiagram(evaluation.calibration.bins, { title: "test set" });
+ * ```
+ *
+ * @throws RangeError when `bins` is empty or a bin's edges are not in [0, 1].
+ */
+export function reliabilityDiagram(
+  bins: readonly ReliabilityBinRow[],
+  { title = "Reliability diagram" }: TitleOption = {},
+): ChartSpec {
+  if (bins.length === 0) throw new RangeError("reliabilityDiagram: no bins");
+  bins.forEach((b, i) => {
+    if (!(b.lo >= 0 && b.hi <= 1 && b.lo < b.hi)) {
+      throw new RangeError(`reliabilityDiagram: bin ${i} has edges [${b.lo}, ${b.hi}]`);
+    }
+  });
+  const values = bins.filter((b) => b.count > 0).map((b) => ({
+    lo: b.lo,
+    hi: b.hi,
+    count: b.count,
+    confidence: b.confidence,
+    accuracy: b.accuracy,
+    gap: b.accuracy - b.confidence,
+  }));
+  const axis = { type: "quantitative" as const, scale: { domain: [0, 1] } };
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: CHART_HEIGHT,
+    height: CHART_HEIGHT,
+    layer: [
+      {
+        data: { values },
+        mark: { type: "rect", opacity: 0.6, stroke: "white" },
+        encoding: {
+          x: { field: "lo", ...axis, title: "confidence (top class)" },
+          x2: { field: "hi" },
+          y: { field: "accuracy", ...axis, title: "accuracy" },
+          y2: { datum: 0 },
+          color: { value: "#4c78a8" },
+          tooltip: [
+            { field: "lo", type: "quantitative", format: ".3f", title: "from" },
+            { field: "hi", type: "quantitative", format: ".3f", title: "to" },
+            { field: "count", type: "quantitative" },
+            { field: "confidence", type: "quantitative", format: ".3f" },
+            { field: "accuracy", type: "quantitative", format: ".3f" },
+          ],
+        },
+      },
+      {
+        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        mark: { type: "line", color: "gray", strokeDash: [4, 4] },
+        encoding: { x: { field: "x", ...axis }, y: { field: "y", ...axis } },
+      },
+      {
+        data: { values },
+        mark: { type: "point", filled: true, color: "#e45756" },
+        encoding: {
+          x: { field: "confidence", ...axis },
+          y: { field: "accuracy", ...axis },
+          size: { field: "count", type: "quantitative", title: "images" },
         },
       },
     ],

@@ -18,6 +18,7 @@
  */
 
 import { join } from "node:path";
+import { writeFileAtomic } from "../atomic_write.ts";
 import type { ChartSpec } from "./charts.ts";
 import { imageLink } from "./markdown.ts";
 import { renderSvg } from "./render.ts";
@@ -84,38 +85,6 @@ function prettyJson(value: unknown, what: string): string {
   return text + "\n";
 }
 
-/** Distinguishes temp files of concurrent writes within one process. */
-let tempCounter = 0;
-
-/**
- * Writes `text` to `path` atomically: a temp file in the same directory
- * (so rename stays on one file system), flushed, then renamed over `path`.
- */
-export async function writeTextAtomic(
-  path: string,
-  text: string,
-): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${tempCounter++}`;
-  try {
-    const file = await Deno.open(tmp, { write: true, createNew: true });
-    try {
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) {
-        written += await file.write(bytes.subarray(written));
-      }
-      // Without a flush, a crash after rename could expose an empty file.
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 /**
  * Writes a report as described in the module docs and returns the paths
  * written (`outDir` joined with each file name): `name.md`, `name.json`,
@@ -154,7 +123,7 @@ export async function writeReport(
   const files: string[] = [];
   for (const [file, text] of contents) {
     const path = join(outDir, file);
-    await writeTextAtomic(path, text);
+    await writeFileAtomic(path, text);
     files.push(path);
   }
   return { files };

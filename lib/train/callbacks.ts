@@ -23,7 +23,7 @@ export interface EpochLog {
   valLoss: number;
   /** Validation accuracy; NaN without validation rows. */
   valAcc: number;
-  /** Learning rate used during this epoch. */
+  /** Learning rate used during this epoch (its first step's, under a per-step schedule). */
   lr: number;
   /** Wall seconds of the epoch, validation included. */
   seconds: number;

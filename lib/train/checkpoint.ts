@@ -17,9 +17,24 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { DataError } from "../data/fer2013.ts";
-import { type NamedTensor, readWeights, saveModel } from "../model/io.ts";
+import { exists, replaceDirAtomic } from "../atomic_write.ts";
+import { UserError } from "../errors.ts";
+import { type NamedTensor, readWeights, saveModel } from "../models/io.ts";
 import type { Callback, CallbackState, EpochLog } from "./callbacks.ts";
+
+/**
+ * A checkpoint that cannot be resumed: corrupt files, another layout version,
+ * or a run whose data, batching, callbacks or model differ from it.
+ */
+export class CheckpointError extends UserError {
+  constructor(
+    readonly file: string,
+    readonly where: string | null,
+    readonly problem: string,
+  ) {
+    super(`${file}${where ? `, ${where}` : ""}: ${problem}`);
+  }
+}
 
 /** Version of the checkpoint layout; bumped on incompatible changes. */
 export const CHECKPOINT_VERSION = 1;
@@ -110,20 +125,6 @@ export function hashRows(rows: ArrayLike<number>): string {
   return `${rows.length}:${(h >>> 0).toString(16).padStart(8, "0")}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-async function removeIfExists(path: string) {
-  if (await exists(path)) await Deno.remove(path, { recursive: true });
-}
-
 /** Values of scalar float32 optimizer variables that getWeights() leaves out. */
 async function optimizerExtras(opt: tf.Optimizer): Promise<Record<string, number>> {
   const extra: Record<string, number> = {};
@@ -139,11 +140,10 @@ async function optimizerExtras(opt: tf.Optimizer): Promise<Record<string, number
 
 /** Writes a checkpoint of the whole training state into `dir`, atomically. */
 export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
-  const tmp = `${dir}.tmp`;
-  const old = `${dir}.old`;
-  await removeIfExists(tmp);
-  await Deno.mkdir(tmp, { recursive: true });
+  await replaceDirAtomic(dir, (tmp) => writeCheckpointFiles(tmp, input));
+}
 
+async function writeCheckpointFiles(tmp: string, input: CheckpointInput): Promise<void> {
   await saveModel(input.model, join(tmp, "model"));
 
   const optWeights = await input.optimizer.getWeights();
@@ -176,11 +176,6 @@ export async function saveCheckpoint(dir: string, input: CheckpointInput): Promi
   };
   // JSON has no NaN/Infinity; encode them as strings so history survives.
   await Deno.writeTextFile(join(tmp, "state.json"), JSON.stringify(state, encodeNumber, 1));
-
-  await removeIfExists(old);
-  if (await exists(dir)) await Deno.rename(dir, old);
-  await Deno.rename(tmp, dir);
-  await removeIfExists(old);
 }
 
 function encodeNumber(_key: string, value: unknown) {
@@ -212,10 +207,10 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint | nu
   try {
     state = JSON.parse(await Deno.readTextFile(statePath), decodeNumber);
   } catch (e) {
-    throw new DataError(statePath, null, `corrupt checkpoint state (${(e as Error).message})`);
+    throw new CheckpointError(statePath, null, `corrupt checkpoint state (${(e as Error).message})`);
   }
   if (state.version !== CHECKPOINT_VERSION) {
-    throw new DataError(
+    throw new CheckpointError(
       statePath,
       "version",
       `checkpoint version ${state.version}, this code reads ${CHECKPOINT_VERSION}`,
@@ -243,7 +238,7 @@ async function readBin(
     0,
   );
   if (bytes.byteLength !== expected) {
-    throw new DataError(
+    throw new CheckpointError(
       path,
       null,
       `holds ${bytes.byteLength} bytes but state.json describes ${expected} (corrupt checkpoint?)`,
@@ -261,7 +256,7 @@ async function readBin(
 export function setModelWeights(model: tf.LayersModel, weights: NamedTensor[], source: string) {
   const live = model.weights;
   if (live.length !== weights.length) {
-    throw new DataError(
+    throw new CheckpointError(
       source,
       null,
       `checkpoint has ${weights.length} weight tensors, the model has ${live.length} (different architecture?)`,
@@ -270,7 +265,7 @@ export function setModelWeights(model: tf.LayersModel, weights: NamedTensor[], s
   live.forEach((w, i) => {
     const got = weights[i].tensor.shape;
     if (got.join() !== w.shape.join()) {
-      throw new DataError(
+      throw new CheckpointError(
         source,
         weights[i].name,
         `shape [${got}] does not fit model weight ${w.originalName} [${w.shape}]`,
@@ -288,7 +283,7 @@ export async function setOptimizerWeights(
   source: string,
 ): Promise<void> {
   if (optimizer.getClassName() !== saved.className) {
-    throw new DataError(
+    throw new CheckpointError(
       source,
       "optimizer",
       `checkpoint was made with ${saved.className}, resuming with ${optimizer.getClassName()}`,

@@ -2,7 +2,8 @@
  * The custom training loop: epochs of shuffled mini-batches with optional
  * gradient accumulation over micro-batches, label smoothing, augmentation,
  * Keras-style callbacks, a live progress line, per-epoch checkpoints that
- * resume bit-exactly, and a wall-clock budget.
+ * resume bit-exactly, and a wall-clock budget. The step itself is in
+ * `step.ts`, validation in `validate.ts`, resuming in `resume.ts`.
  *
  * Why not `model.fit`: fit cannot resume an optimizer, accumulate
  * micro-batches or stop on a time budget, and hides the per-step work the
@@ -21,26 +22,16 @@ import { recalibrateBatchNorm, sampleRows } from "./bn_recalibrate.ts";
 import { makeRng, type Rng } from "../rng.ts";
 import { batchBounds, batchOrder, oneHot, toImageTensor } from "../data/batches.ts";
 import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
-import type { NamedTensor } from "../model/io.ts";
-import type { Callback, CallbackAction, EpochLog } from "./callbacks.ts";
-import {
-  type CheckpointState,
-  type Fingerprint,
-  hashRows,
-  loadCheckpoint,
-  saveCheckpoint,
-  setModelWeights,
-  setOptimizerWeights,
-} from "./checkpoint.ts";
+import type { Callback, EpochLog } from "./callbacks.ts";
+import { type Fingerprint, hashRows, saveCheckpoint } from "./checkpoint.ts";
+import { getLearningRate, setLearningRate } from "./learning_rate.ts";
+import type { LrSchedule } from "./lr_schedule.ts";
 import { Progress } from "./progress.ts";
+import { restoreTraining } from "./resume.ts";
+import { dropoutLayers, type OutputKind, outputKind, trainStep } from "./step.ts";
+import { evaluateLoss } from "./validate.ts";
 
 export type { EpochLog };
-
-/** Whether a model outputs probabilities (softmax) or raw logits. */
-export type OutputKind = "probabilities" | "logits";
-
-/** Clipping of probabilities before the log, as Keras' backend epsilon. */
-export const PROB_EPSILON = 1e-7;
 
 /** Images and labels the loop reads rows from (a `Fer2013` fits). */
 export interface TrainData {
@@ -70,6 +61,15 @@ export interface TrainOptions {
   microBatch?: number;
   /** Keras-style label smoothing `s`: targets become y(1−s) + s/K. */
   labelSmoothing?: number;
+  /**
+   * Learning rate per optimizer step, from the 0-based global step
+   * `(epoch − 1) × stepsPerEpoch + batch`; set before every step, so it
+   * overrides callbacks' changes. A pure function of the step, so a resumed
+   * run continues the schedule exactly where the checkpoint left it.
+   */
+  lrSchedule?: LrSchedule;
+  /** L2 weight decay added to every gradient, as PyTorch's SGD `weight_decay` (default 0; see `weight_decay.ts`). */
+  weightDecay?: number;
   /** Batch augmentation in [0, 1] space; may return its input. Draw randomness only from `rng`. */
   augment?: (x: tf.Tensor4D, rng: Rng) => tf.Tensor4D;
   /** Source of all randomness (batch order, augmentation, dropout). */
@@ -112,226 +112,6 @@ export interface TrainResult {
   wallSeconds: number;
 }
 
-/** Per-step options shared by {@link computeGradients} and {@link trainStep}. */
-export interface StepOptions {
-  /** Micro-batch size (default: the whole batch at once). */
-  microBatch?: number;
-  /** Label smoothing (default 0). */
-  labelSmoothing?: number;
-  /** Output kind (default: detected with {@link outputKind}). */
-  kind?: OutputKind;
-  /** When given, every Dropout layer gets a seed from it before each forward pass. */
-  dropoutRng?: Rng;
-}
-
-/** Gradients of the mean batch loss, plus the loss and the count of correct predictions. */
-export interface GradientResult {
-  /** One gradient per trainable weight, named by its variable, in `model.trainableWeights` order. */
-  grads: NamedTensor[];
-  /** Mean loss over the batch. */
-  loss: tf.Scalar;
-  /** Number of correct argmax predictions (training mode). */
-  correct: tf.Scalar;
-}
-
-/**
- * Tells whether the model's last layer gives probabilities (softmax) or
- * logits (linear), so the loss can be computed the matching way.
- */
-export function outputKind(model: tf.LayersModel): OutputKind {
-  const last = model.layers[model.layers.length - 1];
-  const config = last.getConfig();
-  const activation = last.getClassName() === "Softmax" ? "softmax" : config.activation;
-  if (activation === "softmax") return "probabilities";
-  if (activation === "linear" || activation === undefined) return "logits";
-  throw new Error(
-    `last layer ${last.name} has activation ${activation}; ` +
-      `the loss needs softmax probabilities or linear logits`,
-  );
-}
-
-/**
- * Mean categorical cross-entropy of one-hot `yTrue` against `yPred`, with
- * Keras-style label smoothing. Probabilities are renormalised and clipped
- * to [ε, 1−ε] before the log, as Keras does.
- */
-export function crossEntropy(
-  yTrue: tf.Tensor2D,
-  yPred: tf.Tensor2D,
-  kind: OutputKind,
-  labelSmoothing = 0,
-): tf.Scalar {
-  return tf.tidy(() => {
-    const k = yTrue.shape[1];
-    const y = labelSmoothing > 0 ? tf.add(tf.mul(yTrue, 1 - labelSmoothing), labelSmoothing / k) : yTrue;
-    const logp = kind === "logits" ? tf.logSoftmax(yPred) : tf.log(
-      tf.clipByValue(tf.div(yPred, tf.sum(yPred, -1, true)), PROB_EPSILON, 1 - PROB_EPSILON),
-    );
-    return tf.mean(tf.neg(tf.sum(tf.mul(y, logp), -1))) as tf.Scalar;
-  });
-}
-
-/** Dropout layers of a model (the only stochastic layers the loop seeds). */
-function dropoutLayers(model: tf.LayersModel): { seed?: number }[] {
-  return model.layers
-    .filter((l) => l.getClassName() === "Dropout" || l.getClassName() === "SpatialDropout1D")
-    .map((l) => l as unknown as { seed?: number });
-}
-
-/**
- * Gradients of the mean loss of batch (x, y) with respect to the trainable
- * weights, in training mode (dropout on, BatchNorm on batch statistics, its
- * moving averages updated). With `microBatch`, the batch is processed in
- * chunks whose gradients are summed weighted by chunk size, which gives the
- * full-batch gradient (exactly, for models without batch-dependent layers)
- * while holding only one chunk's activations.
- */
-export function computeGradients(
-  model: tf.LayersModel,
-  x: tf.Tensor4D,
-  y: tf.Tensor2D,
-  opts: StepOptions = {},
-): GradientResult {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const kind = opts.kind ?? outputKind(model);
-  const smoothing = opts.labelSmoothing ?? 0;
-  const n = x.shape[0];
-  const m = Math.min(opts.microBatch ?? n, n);
-  const dropouts = opts.dropoutRng ? dropoutLayers(model) : [];
-  let acc: tf.Tensor[] | null = null;
-  let loss = tf.scalar(0);
-  let correct = tf.scalar(0);
-
-  for (let a = 0; a < n; a += m) {
-    const b = Math.min(n, a + m);
-    const whole = a === 0 && b === n;
-    const frac = (b - a) / n;
-    for (const l of dropouts) l.seed = (opts.dropoutRng!.int32() >>> 0) || 1;
-    const xs = whole ? x : x.slice(a, b - a);
-    const ys = whole ? y : y.slice(a, b - a);
-    let chunkCorrect: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const out = model.apply(xs, { training: true }) as tf.Tensor2D;
-      chunkCorrect = tf.keep(
-        tf.sum(tf.cast(tf.equal(tf.argMax(out, -1), tf.argMax(ys, -1)), "float32")),
-      );
-      return crossEntropy(ys, out, kind, smoothing);
-    }, vars);
-    if (!whole) tf.dispose([xs, ys]);
-    const g = vars.map((v) => {
-      const t = grads[v.name];
-      if (t === undefined) throw new Error(`no gradient reaches weight ${v.name}`);
-      return t;
-    });
-    if (whole) {
-      acc = g;
-    } else {
-      const scaled = tf.tidy(() => g.map((t) => tf.mul(t, frac)));
-      tf.dispose(g);
-      if (acc === null) {
-        acc = scaled;
-      } else {
-        const prev: tf.Tensor[] = acc;
-        acc = tf.tidy(() => prev.map((t, i) => tf.add(t, scaled[i])));
-        tf.dispose([...prev, ...scaled]);
-      }
-    }
-    const [oldLoss, oldCorrect] = [loss, correct];
-    loss = tf.tidy(() => tf.add(oldLoss, whole ? value : tf.mul(value, frac)));
-    correct = tf.tidy(() => tf.add(oldCorrect, chunkCorrect!));
-    tf.dispose([oldLoss, oldCorrect, value, chunkCorrect!]);
-  }
-  const grads = vars.map((v, i) => ({ name: v.name, tensor: acc![i] }));
-  return { grads, loss, correct };
-}
-
-/**
- * One optimizer step on batch (x, y); returns the batch's mean loss and its
- * number of correct predictions. The caller keeps ownership of x and y.
- */
-export async function trainStep(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  x: tf.Tensor4D,
-  y: tf.Tensor2D,
-  opts: StepOptions = {},
-): Promise<{ loss: number; correct: number }> {
-  const { grads, loss, correct } = computeGradients(model, x, y, opts);
-  // An array keeps slot order = trainable-weight order, which is what lets
-  // Adam's saved moments line up with a freshly built model on resume.
-  optimizer.applyGradients(grads);
-  tf.dispose(grads.map((g) => g.tensor));
-  const [l, c] = await Promise.all([loss.data(), correct.data()]);
-  tf.dispose([loss, correct]);
-  return { loss: l[0], correct: c[0] };
-}
-
-/** Reads an optimizer's learning rate (Adam, SGD, RMSProp, … keep it in `learningRate`). */
-export function getLearningRate(optimizer: tf.Optimizer): number {
-  const lr = (optimizer as unknown as { learningRate?: unknown }).learningRate;
-  if (typeof lr !== "number") {
-    throw new Error(`cannot read the learning rate of ${optimizer.getClassName()}`);
-  }
-  return lr;
-}
-
-/**
- * Sets an optimizer's learning rate so that the next step uses it. Adam &
- * co. read `learningRate` at every step; SGD/Momentum cache it in a tensor
- * that only `setLearningRate` refreshes.
- */
-export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
-  const o = optimizer as unknown as {
-    learningRate?: unknown;
-    setLearningRate?: (lr: number) => void;
-  };
-  if (typeof o.setLearningRate === "function") o.setLearningRate(lr);
-  else if (typeof o.learningRate === "number") o.learningRate = lr;
-  else throw new Error(`cannot set the learning rate of ${optimizer.getClassName()}`);
-}
-
-/** Options of {@link evaluateLoss}. */
-export interface EvalLossOptions {
-  /** Images per forward pass. */
-  batchSize: number;
-  /** Side of the stored images. */
-  imageSize: number;
-  /** Number of classes. */
-  numClasses: number;
-  /** Output kind (default: detected). */
-  kind?: OutputKind;
-  /** Label smoothing, as in training (Keras applies it to val_loss too). */
-  labelSmoothing?: number;
-}
-
-/** Mean loss and accuracy over `rows`, in inference mode, batch by batch. */
-export async function evaluateLoss(
-  model: tf.LayersModel,
-  data: TrainData,
-  rows: ArrayLike<number>,
-  opts: EvalLossOptions,
-): Promise<{ loss: number; acc: number }> {
-  if (rows.length === 0) return { loss: NaN, acc: NaN };
-  const kind = opts.kind ?? outputKind(model);
-  let lossSum = 0;
-  let correct = 0;
-  for (const [s, e] of batchBounds(rows.length, opts.batchSize)) {
-    const stats = tf.tidy(() => {
-      const x = toImageTensor(data.pixels, rows, s, e, opts.imageSize);
-      const y = oneHot(data.labels, rows, s, e, opts.numClasses);
-      const p = model.predict(x) as tf.Tensor2D;
-      const l = tf.mul(crossEntropy(y, p, kind, opts.labelSmoothing ?? 0), e - s);
-      const c = tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), tf.argMax(y, -1)), "float32"));
-      return tf.stack([l, c]);
-    });
-    const v = await stats.data();
-    stats.dispose();
-    lossSum += v[0];
-    correct += v[1];
-  }
-  return { loss: lossSum / rows.length, acc: correct / rows.length };
-}
-
 /** One summary line per epoch, Keras-like. */
 export function formatEpochLine(log: EpochLog, epochs: number): string {
   const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
@@ -351,6 +131,8 @@ function checkOptions(o: TrainOptions, imageSize: number) {
   }
   const s = o.labelSmoothing ?? 0;
   if (!(s >= 0 && s < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${s}`);
+  const wd = o.weightDecay ?? 0;
+  if (!(wd >= 0 && Number.isFinite(wd))) throw new RangeError(`weightDecay must be a finite number ≥ 0, got ${wd}`);
   if (o.trainRows.length === 0) throw new RangeError("no training rows");
   if (o.data.pixels.length !== o.data.labels.length * imageSize * imageSize) {
     throw new DataError(
@@ -360,7 +142,7 @@ function checkOptions(o: TrainOptions, imageSize: number) {
         `${imageSize}×${imageSize}`,
     );
   }
-  if (o.resume && !o.checkpoint) throw new Error("resume needs checkpoint.dir");
+  if (o.resume && !o.checkpoint) throw new RangeError("resume needs checkpoint.dir");
   for (const cb of o.callbacks ?? []) {
     if (cb.monitor?.startsWith("val") && o.valRows.length === 0) {
       throw new Error(`${cb.name} monitors ${cb.monitor} but there are no validation rows`);
@@ -368,255 +150,279 @@ function checkOptions(o: TrainOptions, imageSize: number) {
   }
 }
 
-/** Trains `opts.model` in place; see {@link TrainOptions} and the module docs. */
+/** Settings derived once from the options, shared by the phases of {@link train}. */
+interface Run {
+  opts: TrainOptions;
+  imageSize: number;
+  numClasses: number;
+  kind: OutputKind;
+  microBatch: number;
+  labelSmoothing: number;
+  callbacks: Callback[];
+  progress: Progress | null;
+  log: (line: string) => void;
+  fingerprint: Fingerprint;
+  t0: number;
+}
+
+/** Where training stands: restored from a checkpoint, then advanced epoch by epoch. */
+interface State {
+  rng: Rng;
+  history: EpochLog[];
+  startEpoch: number;
+  resumedFrom?: number;
+  /** Set when a checkpoint says training already ended for good. */
+  finishedReason?: string;
+  /** Seconds of each epoch run in this call (for the ETA). */
+  runSeconds: number[];
+}
+
+/** How the epoch loop ended. */
+interface Ending {
+  stoppedEarly: boolean;
+  cutShort: boolean;
+  reason?: string;
+}
+
+/**
+ * Trains `opts.model` in place; see {@link TrainOptions} and the module docs.
+ *
+ * @example
+ * ```ts
+ * const result = await train({
+ *   model, optimizer: tf.train.adam(1e-3), data, trainRows, valRows,
+ *   epochs: 30, batchSize: 64, rng: makeRng("42:train"),
+ *   callbacks: [new EarlyStopping({ patience: 8, restoreBestWeights: true })],
+ *   checkpoint: { dir: "reports/checkpoints/01_baseline" }, resume: true,
+ * });
+ * ```
+ */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const t0 = performance.now();
-  const { model, optimizer, data, trainRows, valRows, epochs, batchSize } = opts;
-  const callbacks = opts.callbacks ?? [];
-  const inputSide = model.inputs[0].shape[1];
-  const imageSize = opts.imageSize ?? inputSide ?? IMAGE_SIZE;
-  checkOptions(opts, imageSize);
-  const numClasses = model.outputs[0].shape.at(-1)!;
-  const kind = outputKind(model);
-  const microBatch = opts.microBatch ?? batchSize;
-  const labelSmoothing = opts.labelSmoothing ?? 0;
-  const progress = opts.progress === false ? null : opts.progress instanceof Progress ? opts.progress : new Progress();
-  const sink = opts.log ?? ((line: string) => console.error(line));
-  const log = (line: string) => {
-    progress?.clear();
-    sink(line);
-  };
-  const fingerprint: Fingerprint = {
-    trainRows: hashRows(trainRows),
-    valRows: hashRows(valRows),
-    batchSize,
-    microBatch,
-    labelSmoothing,
-  };
-
-  let rng = opts.rng;
-  let history: EpochLog[] = [];
-  let startEpoch = 0;
-  let resumedFrom: number | undefined;
-  if (opts.resume) {
-    const restored = await restoreFromCheckpoint(opts, fingerprint, log);
-    if (restored) {
-      rng = makeRng("resume", restored.rngState);
-      history = restored.history;
-      startEpoch = restored.epoch;
-      resumedFrom = restored.epoch;
-      if (restored.finished) {
-        log(`checkpoint says training already ended: ${restored.finished.reason}`);
-        endTraining(callbacks, model, log);
-        return {
-          history,
-          stoppedEarly: true,
-          cutShort: false,
-          reason: restored.finished.reason,
-          resumedFrom,
-          wallSeconds: (performance.now() - t0) / 1000,
-        };
-      }
-    }
+  const run = setUp(opts);
+  const state = await startOrResume(run);
+  if (state.finishedReason !== undefined) {
+    run.log(`checkpoint says training already ended: ${state.finishedReason}`);
+    endTraining(run);
+    return result(run, state, { stoppedEarly: true, cutShort: false, reason: state.finishedReason });
   }
-
-  const dropouts = dropoutLayers(model);
+  const dropouts = dropoutLayers(opts.model);
   const savedSeeds = dropouts.map((l) => l.seed);
-  let stoppedEarly = false;
-  let cutShort = false;
-  let reason: string | undefined;
-  const runSeconds: number[] = [];
+  let ending: Ending = { stoppedEarly: false, cutShort: false };
   try {
-    for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
-      const te = performance.now();
-      const lr = getLearningRate(optimizer);
-      const order = batchOrder(trainRows, rng);
-      let lossSum = 0;
-      let correct = 0;
-      let done = 0;
-      for (const [s, e] of batchBounds(order.length, batchSize)) {
-        const x = toImageTensor(data.pixels, order, s, e, imageSize);
-        const y = oneHot(data.labels, order, s, e, numClasses);
-        const xa = opts.augment ? opts.augment(x, rng) : x;
-        const r = await trainStep(model, optimizer, xa, y, {
-          microBatch,
-          labelSmoothing,
-          kind,
-          dropoutRng: rng,
-        });
-        tf.dispose(xa === x ? [x, y] : [x, xa, y]);
-        lossSum += r.loss * (e - s);
-        correct += r.correct;
-        done += e - s;
-        progress?.update({
-          epoch,
-          epochs,
-          done,
-          total: order.length,
-          epochSeconds: (performance.now() - te) / 1000,
-          meanEpochSeconds: runSeconds.length ? runSeconds.reduce((a, b) => a + b, 0) / runSeconds.length : undefined,
-          loss: lossSum / done,
-          acc: correct / done,
-        });
-      }
-      const trainSeconds = (performance.now() - te) / 1000;
-      if (opts.bnRecalibrationRows) {
-        recalibrateBatchNorm(model, data, sampleRows(trainRows, opts.bnRecalibrationRows), { batchSize, imageSize });
-      }
-      const val = await evaluateLoss(model, data, valRows, {
-        batchSize,
-        imageSize,
-        numClasses,
-        kind,
-        labelSmoothing,
-      });
-      const seconds = (performance.now() - te) / 1000;
-      runSeconds.push(seconds);
-      const entry: EpochLog = {
-        epoch,
-        loss: lossSum / done,
-        acc: correct / done,
-        valLoss: val.loss,
-        valAcc: val.acc,
-        lr,
-        seconds,
-        imagesPerSec: done / trainSeconds,
-      };
-      history.push(entry);
-      log(formatEpochLine(entry, epochs));
-
-      if (!Number.isFinite(entry.loss)) {
-        stoppedEarly = true;
-        reason = `training loss became ${entry.loss} in epoch ${epoch}`;
-      }
-      let nextLr: number | undefined;
-      for (const cb of callbacks) {
-        const action: CallbackAction = cb.onEpochEnd(entry, { model, lr });
-        if (action.reason) log(action.reason);
-        if (action.lr !== undefined) nextLr = action.lr;
-        if (action.stop && !stoppedEarly) {
-          stoppedEarly = true;
-          reason = action.reason ?? `${cb.name} stopped training`;
-        }
-      }
-      if (nextLr !== undefined) setLearningRate(optimizer, nextLr);
-
-      const elapsed = (performance.now() - t0) / 1000;
-      if (
-        !stoppedEarly && epoch < epochs && opts.maxSeconds !== undefined &&
-        elapsed >= opts.maxSeconds
-      ) {
-        cutShort = true;
-        reason = `time budget of ${opts.maxSeconds}s used up after epoch ${epoch}/${epochs} ` +
-          `(${elapsed.toFixed(0)}s)`;
-        log(reason);
-      }
-      const ending = stoppedEarly || cutShort || epoch === epochs;
-      if (opts.checkpoint && (ending || epoch % (opts.checkpoint.every ?? 1) === 0)) {
-        await saveCheckpoint(opts.checkpoint.dir, {
-          model,
-          optimizer,
-          callbacks,
-          state: {
-            epoch,
-            epochs,
-            rngState: rng.state(),
-            lr: getLearningRate(optimizer),
-            history,
-            finished: stoppedEarly ? { reason: reason! } : null,
-            cutShort,
-            fingerprint,
-          },
-        });
-      }
-      if (stoppedEarly || cutShort) break;
+    for (let epoch = state.startEpoch + 1; epoch <= opts.epochs; epoch++) {
+      const entry = await runEpoch(run, state, epoch);
+      state.history.push(entry);
+      run.log(formatEpochLine(entry, opts.epochs));
+      ending = decideAfterEpoch(run, entry);
+      await checkpointIfDue(run, state, epoch, ending);
+      if (ending.stoppedEarly || ending.cutShort) break;
     }
     // After the last checkpoint, so that it keeps the true training state
     // (last weights) while the caller gets e.g. the best epoch's weights.
-    if (!cutShort) endTraining(callbacks, model, log);
+    if (!ending.cutShort) endTraining(run);
   } finally {
-    progress?.clear();
+    run.progress?.clear();
     // Give the layers back their own seeds so that a later model.fit does
     // not reuse the last mask seed at every step.
     dropouts.forEach((l, i) => (l.seed = savedSeeds[i]));
   }
+  return result(run, state, ending);
+}
+
+/** Checks the options and derives what every phase needs. */
+function setUp(opts: TrainOptions): Run {
+  const t0 = performance.now();
+  const inputSide = opts.model.inputs[0].shape[1];
+  const imageSize = opts.imageSize ?? inputSide ?? IMAGE_SIZE;
+  checkOptions(opts, imageSize);
+  const microBatch = opts.microBatch ?? opts.batchSize;
+  const labelSmoothing = opts.labelSmoothing ?? 0;
+  const progress = opts.progress === false ? null : opts.progress instanceof Progress ? opts.progress : new Progress();
+  const sink = opts.log ?? ((line: string) => console.error(line));
   return {
-    history,
-    stoppedEarly,
-    cutShort,
-    ...(reason !== undefined ? { reason } : {}),
-    ...(resumedFrom !== undefined ? { resumedFrom } : {}),
-    wallSeconds: (performance.now() - t0) / 1000,
+    opts,
+    imageSize,
+    numClasses: opts.model.outputs[0].shape.at(-1)!,
+    kind: outputKind(opts.model),
+    microBatch,
+    labelSmoothing,
+    callbacks: opts.callbacks ?? [],
+    progress,
+    log: (line: string) => {
+      progress?.clear();
+      sink(line);
+    },
+    fingerprint: {
+      trainRows: hashRows(opts.trainRows),
+      valRows: hashRows(opts.valRows),
+      batchSize: opts.batchSize,
+      microBatch,
+      labelSmoothing,
+    },
+    t0,
   };
 }
 
+/** A fresh start, or the state of the checkpoint when resuming. */
+async function startOrResume(run: Run): Promise<State> {
+  const { opts } = run;
+  const fresh: State = { rng: opts.rng, history: [], startEpoch: 0, runSeconds: [] };
+  if (!opts.resume) return fresh;
+  const restored = await restoreTraining(opts.checkpoint!.dir, {
+    model: opts.model,
+    optimizer: opts.optimizer,
+    callbacks: run.callbacks,
+    fingerprint: run.fingerprint,
+  }, run.log);
+  if (!restored) return fresh;
+  return {
+    rng: makeRng("resume", restored.rngState),
+    history: restored.history,
+    startEpoch: restored.epoch,
+    resumedFrom: restored.epoch,
+    finishedReason: restored.finished?.reason,
+    runSeconds: [],
+  };
+}
+
+/** One epoch: shuffled, augmented training batches, then batch-norm recalibration and validation. */
+async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog> {
+  const { opts, imageSize, numClasses } = run;
+  const { data, model, optimizer, batchSize } = opts;
+  const te = performance.now();
+  const order = batchOrder(opts.trainRows, state.rng);
+  const bounds = batchBounds(order.length, batchSize);
+  const firstStep = (epoch - 1) * bounds.length;
+  if (opts.lrSchedule) setLearningRate(optimizer, opts.lrSchedule(firstStep));
+  const lr = getLearningRate(optimizer);
+  const meanEpochSeconds = state.runSeconds.length
+    ? state.runSeconds.reduce((a, b) => a + b, 0) / state.runSeconds.length
+    : undefined;
+  let lossSum = 0;
+  let correct = 0;
+  let done = 0;
+  for (const [b, [s, e]] of bounds.entries()) {
+    if (opts.lrSchedule && b > 0) setLearningRate(optimizer, opts.lrSchedule(firstStep + b));
+    const x = toImageTensor(data.pixels, order, s, e, imageSize);
+    const y = oneHot(data.labels, order, s, e, numClasses);
+    const xa = opts.augment ? opts.augment(x, state.rng) : x;
+    const r = await trainStep(model, optimizer, xa, y, {
+      microBatch: run.microBatch,
+      labelSmoothing: run.labelSmoothing,
+      kind: run.kind,
+      dropoutRng: state.rng,
+      weightDecay: opts.weightDecay,
+    });
+    tf.dispose(xa === x ? [x, y] : [x, xa, y]);
+    lossSum += r.loss * (e - s);
+    correct += r.correct;
+    done += e - s;
+    run.progress?.update({
+      epoch,
+      epochs: opts.epochs,
+      done,
+      total: order.length,
+      epochSeconds: (performance.now() - te) / 1000,
+      meanEpochSeconds,
+      loss: lossSum / done,
+      acc: correct / done,
+    });
+  }
+  const trainSeconds = (performance.now() - te) / 1000;
+  if (opts.bnRecalibrationRows) {
+    recalibrateBatchNorm(model, data, sampleRows(opts.trainRows, opts.bnRecalibrationRows), { batchSize, imageSize });
+  }
+  const val = await evaluateLoss(model, data, opts.valRows, {
+    batchSize,
+    imageSize,
+    numClasses,
+    kind: run.kind,
+    labelSmoothing: run.labelSmoothing,
+  });
+  const seconds = (performance.now() - te) / 1000;
+  state.runSeconds.push(seconds);
+  return {
+    epoch,
+    loss: lossSum / done,
+    acc: correct / done,
+    valLoss: val.loss,
+    valAcc: val.acc,
+    lr,
+    seconds,
+    imagesPerSec: done / trainSeconds,
+  };
+}
+
+/** Non-finite loss, callbacks (learning rate, stopping) and the time budget, in that order. */
+function decideAfterEpoch(run: Run, entry: EpochLog): Ending {
+  const { opts } = run;
+  const ending: Ending = { stoppedEarly: false, cutShort: false };
+  if (!Number.isFinite(entry.loss)) {
+    ending.stoppedEarly = true;
+    ending.reason = `training loss became ${entry.loss} in epoch ${entry.epoch}`;
+  }
+  let nextLr: number | undefined;
+  for (const cb of run.callbacks) {
+    const action = cb.onEpochEnd(entry, { model: opts.model, lr: entry.lr });
+    if (action.reason) run.log(action.reason);
+    if (action.lr !== undefined) nextLr = action.lr;
+    if (action.stop && !ending.stoppedEarly) {
+      ending.stoppedEarly = true;
+      ending.reason = action.reason ?? `${cb.name} stopped training`;
+    }
+  }
+  if (nextLr !== undefined) setLearningRate(opts.optimizer, nextLr);
+
+  const elapsed = (performance.now() - run.t0) / 1000;
+  if (
+    !ending.stoppedEarly && entry.epoch < opts.epochs && opts.maxSeconds !== undefined && elapsed >= opts.maxSeconds
+  ) {
+    ending.cutShort = true;
+    ending.reason = `time budget of ${opts.maxSeconds}s used up after epoch ${entry.epoch}/${opts.epochs} ` +
+      `(${elapsed.toFixed(0)}s)`;
+    run.log(ending.reason);
+  }
+  return ending;
+}
+
+/** Saves the whole training state every `checkpoint.every` epochs and whenever training ends. */
+async function checkpointIfDue(run: Run, state: State, epoch: number, ending: Ending): Promise<void> {
+  const { opts } = run;
+  if (!opts.checkpoint) return;
+  const last = ending.stoppedEarly || ending.cutShort || epoch === opts.epochs;
+  if (!last && epoch % (opts.checkpoint.every ?? 1) !== 0) return;
+  await saveCheckpoint(opts.checkpoint.dir, {
+    model: opts.model,
+    optimizer: opts.optimizer,
+    callbacks: run.callbacks,
+    state: {
+      epoch,
+      epochs: opts.epochs,
+      rngState: state.rng.state(),
+      lr: getLearningRate(opts.optimizer),
+      history: state.history,
+      finished: ending.stoppedEarly ? { reason: ending.reason! } : null,
+      cutShort: ending.cutShort,
+      fingerprint: run.fingerprint,
+    },
+  });
+}
+
 /** Runs every callback's `onTrainEnd`, logging what they report. */
-function endTraining(callbacks: Callback[], model: tf.LayersModel, log: (line: string) => void) {
-  for (const cb of callbacks) {
-    const line = cb.onTrainEnd?.({ model });
-    if (line) log(line);
+function endTraining(run: Run) {
+  for (const cb of run.callbacks) {
+    const line = cb.onTrainEnd?.({ model: run.opts.model });
+    if (line) run.log(line);
   }
 }
 
-/**
- * Loads `opts.checkpoint.dir` into the model, optimizer and callbacks.
- * Returns the JSON state, or null (after a notice) when there is none.
- */
-async function restoreFromCheckpoint(
-  opts: TrainOptions,
-  fingerprint: Fingerprint,
-  log: (line: string) => void,
-): Promise<CheckpointState | null> {
-  const dir = opts.checkpoint!.dir;
-  const ck = await loadCheckpoint(dir);
-  if (ck === null) {
-    log(`no checkpoint in ${dir}; starting from scratch`);
-    return null;
-  }
-  const callbacks = opts.callbacks ?? [];
-  const owned = [
-    ...ck.modelWeights.map((w) => w.tensor),
-    ...ck.optimizerWeights.map((w) => w.tensor),
-  ];
-  let handed = 0;
-  try {
-    const statePath = `${dir}/state.json`;
-    for (const [key, want] of Object.entries(fingerprint)) {
-      const got = ck.state.fingerprint[key as keyof Fingerprint];
-      if (got !== want) {
-        throw new DataError(
-          statePath,
-          `fingerprint.${key}`,
-          `checkpoint was made with ${key} = ${got}, this run has ${want}; ` +
-            `resume with the same data split and batching, or start afresh`,
-        );
-      }
-    }
-    const names = ck.state.callbacks.map((c) => c.name).join(", ");
-    if (names !== callbacks.map((c) => c.name).join(", ")) {
-      throw new DataError(
-        statePath,
-        "callbacks",
-        `checkpoint has callbacks [${names}], this run has [${callbacks.map((c) => c.name)}]`,
-      );
-    }
-    setModelWeights(opts.model, ck.modelWeights, `${dir}/model`);
-    await setOptimizerWeights(opts.optimizer, ck.optimizerWeights, ck.state.optimizer, dir);
-    setLearningRate(opts.optimizer, ck.state.lr);
-    callbacks.forEach((cb, i) => {
-      cb.restore(ck.state.callbacks[i].state);
-      const ts = ck.callbackTensors[i];
-      handed = i + 1;
-      if (cb.restoreTensors) cb.restoreTensors(ts);
-      else tf.dispose(ts);
-    });
-  } catch (e) {
-    tf.dispose(ck.callbackTensors.slice(handed).flat());
-    throw e;
-  } finally {
-    // Variables took their own references; these copies are ours to free.
-    tf.dispose(owned);
-  }
-  log(`resumed from ${dir} after epoch ${ck.state.epoch}`);
-  return ck.state;
+function result(run: Run, state: State, ending: Ending): TrainResult {
+  return {
+    history: state.history,
+    stoppedEarly: ending.stoppedEarly,
+    cutShort: ending.cutShort,
+    ...(ending.reason !== undefined ? { reason: ending.reason } : {}),
+    ...(state.resumedFrom !== undefined ? { resumedFrom: state.resumedFrom } : {}),
+    wallSeconds: (performance.now() - run.t0) / 1000,
+  };
 }

@@ -11,14 +11,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
 import type { PreprocessMode } from "./preprocess.ts";
+import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
-export class BackboneError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BackboneError";
-  }
-}
+export class BackboneError extends UserError {}
 
 /** A known backbone: where to get it and how to use it. */
 export interface BackboneSpec {

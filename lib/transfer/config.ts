@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { CommonConfig, ExtraFlag } from "../cli/args.ts";
+import type { CommonConfig, Flag } from "../cli/args.ts";
 
 /** Experiment 04's config (its defaults live in the script). */
 export interface TransferConfig extends CommonConfig {
@@ -30,7 +30,7 @@ export interface TransferConfig extends CommonConfig {
 }
 
 /** Flags of {@link TransferConfig} beyond the common ones. */
-export const TRANSFER_FLAGS: Record<string, ExtraFlag> = {
+export const TRANSFER_FLAGS: Record<string, Flag> = {
   backbone: { type: "string", help: "backbone: registry id, TF.js model dir or URL" },
   size: { type: "number", help: "backbone input side (faces are resized per batch)" },
   fineTuneBlocks: { type: "number", help: "top backbone blocks fine-tuned in phase 2 (0 = head only)" },

@@ -12,14 +12,10 @@ import { dirname } from "node:path";
 import { batchBounds, toImageTensor } from "../data/batches.ts";
 import { hashRows } from "../train/checkpoint.ts";
 import type { TrainData } from "../train/loop.ts";
+import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
-export class FeatureCacheError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FeatureCacheError";
-  }
-}
+export class FeatureCacheError extends UserError {}
 
 /** Features of a set of data rows. */
 export interface FeatureCache {

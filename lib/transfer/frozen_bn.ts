@@ -12,14 +12,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
-export class FrozenBatchNormError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FrozenBatchNormError";
-  }
-}
+export class FrozenBatchNormError extends UserError {}
 
 // tfjs-layers does not export the class itself; its factory gives us an instance.
 const BatchNormalization = Object.getPrototypeOf(tf.layers.batchNormalization({})).constructor as {

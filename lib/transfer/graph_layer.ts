@@ -17,14 +17,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
-export class GraphLayerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "GraphLayerError";
-  }
-}
+export class GraphLayerError extends UserError {}
 
 /** A node of a graph-model topology (TensorFlow `NodeDef` as JSON). */
 export interface GraphNode {

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { batchBounds, batchOrder, oneHot } from "../data/batches.ts";
 import type { Rng } from "../rng.ts";
 import type { EpochLog } from "../train/callbacks.ts";
-import { trainStep } from "../train/loop.ts";
+import { trainStep } from "../train/step.ts";
 import { featureBatch, type FeatureCache } from "./features.ts";
 
 /** Options of {@link trainHead}. */

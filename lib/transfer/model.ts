@@ -14,14 +14,10 @@ import type { LoadedBackbone } from "./backbone.ts";
 import { FrozenBatchNormalization } from "./frozen_bn.ts";
 import { GraphLayer, type GraphNode } from "./graph_layer.ts";
 import { ResizeToBackbone } from "./preprocess.ts";
+import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
-export class TransferModelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TransferModelError";
-  }
-}
+export class TransferModelError extends UserError {}
 
 /** How to assemble a transfer model. */
 export interface TransferModelOptions {

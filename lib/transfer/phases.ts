@@ -13,10 +13,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { Fer2013 } from "../data/fer2013.ts";
-import { loadModel, saveModel } from "../model/io.ts";
+import { loadModel, saveModel } from "../models/io.ts";
 import { makeRng } from "../rng.ts";
 import type { EpochLog } from "../train/callbacks.ts";
-import { evaluateLoss, train } from "../train/loop.ts";
+import { train } from "../train/loop.ts";
+import { evaluateLoss } from "../train/validate.ts";
 import { loadBackbone, type LoadedBackbone } from "./backbone.ts";
 import { cachedFeatures, computeFeatures, type FeatureCache } from "./features.ts";
 import { headAccuracy, type HeadResult, trainHead } from "./head.ts";

@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { UserError } from "../errors.ts";
 
 /**
  * How a backbone wants its pixels:
@@ -28,12 +29,7 @@ const IMAGENET_STD_RGB = [0.229, 0.224, 0.225];
 const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68];
 
 /** One pipeline error class for this module. */
-export class PreprocessError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PreprocessError";
-  }
-}
+export class PreprocessError extends UserError {}
 
 /**
  * Resizes a `[b, h, w, 1]` batch in [0, 1] to `[b, size, size, 3]` in the

@@ -7,13 +7,13 @@
  * @module
  */
 import { join } from "node:path";
-import type { Evaluation } from "../eval/metrics.ts";
+import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
 import { evaluate } from "../eval/metrics.ts";
-import type { Prepared } from "../experiment/prepare.ts";
-import { writeExperimentReport } from "../experiment/report.ts";
-import { saveModel } from "../model/io.ts";
+import type { Prepared } from "../harness/prepare.ts";
+import { writeExperimentReport } from "../harness/report.ts";
+import { saveModel } from "../models/io.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
-import { writeTextAtomic } from "../report/write.ts";
+import { writeFileAtomic } from "../atomic_write.ts";
 import type { Callback, EpochLog } from "../train/callbacks.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { BackboneSpec, LoadedBackbone } from "./backbone.ts";
@@ -204,7 +204,7 @@ export interface TransferRunInputs {
   phase1: HeadPhaseResult;
   training: TrainResult;
   phase2Peak: MemorySample;
-  test: Evaluation;
+  test: ProbabilisticEvaluation;
   materialised: MaterialisedCost;
   ablation: AblationRow[];
   callbacks: Callback[];
@@ -278,9 +278,9 @@ export async function reportTransfer(r: TransferRunInputs): Promise<string[]> {
   const md = join(config.out, `${r.name}.md`);
   const base = await Deno.readTextFile(md);
   const at = base.indexOf("## Run");
-  await writeTextAtomic(md, base.slice(0, at) + transferMarkdown(sections) + "\n" + base.slice(at));
+  await writeFileAtomic(md, base.slice(0, at) + transferMarkdown(sections) + "\n" + base.slice(at));
   const json = join(config.out, `${r.name}.transfer.json`);
   const { blockOf: _b, source: _s, ...spec } = sections.backbone;
-  await writeTextAtomic(json, JSON.stringify({ ...sections, backbone: spec }, null, 1));
+  await writeFileAtomic(json, JSON.stringify({ ...sections, backbone: spec }, null, 1));
   return [...files, json];
 }

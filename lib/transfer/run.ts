@@ -7,8 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { augmentBatch, augmentPreset } from "../data/augment.ts";
-import type { Prepared } from "../experiment/prepare.ts";
-import { log } from "../experiment/prepare.ts";
+import type { Prepared } from "../harness/prepare.ts";
+import { log } from "../harness/prepare.ts";
 import { makeRng } from "../rng.ts";
 import { EarlyStopping } from "../train/callbacks.ts";
 import { train, type TrainResult } from "../train/loop.ts";

@@ -1,6 +1,15 @@
 /**
- * Conv2D gradients for the wasm backend, expressed as forward convolutions so
- * that they run on XNNPACK's fast conv instead of scalar loops.
+ * Conv2D gradients for the wasm backend.
+ *
+ * Both run as ferlab's own GEMM kernels in wasm SIMD (`kernels/conv_gemm.c`,
+ * threaded by `gemm_pool.ts`), in place on the heap:
+ * - filter gradient: dW(K×O) = im2col(x)ᵀ · dy, K = KH·KW·C;
+ * - input gradient: a convolution of dy with the filter's in/out channels
+ *   swapped, gathering dy at (h + pad − kh) / stride (zero where that is not
+ *   a whole in-range row), so no zero-inserted copy of dy is made.
+ *
+ * Without the kernels (`FERLAB_CONV_KERNELS=xnnpack`, for A/B timing) both
+ * are expressed as forward convolutions on XNNPACK:
  *
  * - filter gradient: dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−pt, ow·s+kw−pl, ci] · dy[b,oh,ow,co]
  *   is a conv of x transposed to [ci,H,W,B] (batch ↔ channels) with dy
@@ -11,7 +20,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { f32, free, runStock, type WasmBackend } from "./heap.ts";
+import { f32, free, memoryOf, runStock, type WasmBackend } from "./heap.ts";
+import { ensureGemm, runParallel } from "./gemm_pool.ts";
 import { transposeF32 as transpose } from "./transpose.ts";
 
 const { backend_util } = tf;
@@ -69,6 +79,79 @@ function nhwcInfo(
   return info;
 }
 
+/** Whether to use our GEMM kernels (default) rather than XNNPACK convs. */
+function useGemm(backend: WasmBackend): boolean {
+  if (Deno.env.get("FERLAB_CONV_KERNELS") === "xnnpack") return false;
+  ensureGemm(memoryOf(backend), (n) => backend.wasm._malloc(n));
+  return true;
+}
+
+/** Byte offset of a tensor in the heap. */
+function ptr(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset;
+}
+
+/** dW = im2col(x)ᵀ · dy on our kernels. */
+function filterGradGemm(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+  const { outChannels: O, filterHeight: KH, filterWidth: KW } = info;
+  const dw = backend.makeOutput([KH, KW, C, O], "float32");
+  runParallel("conv_filter_grad", [
+    ptr(backend, x),
+    ptr(backend, dy),
+    ptr(backend, dw),
+    ...[B, H, W, C, OH, OW, O, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left],
+  ]);
+  return dw;
+}
+
+/** Below this many input channels the GEMM's 8-wide column panels waste lanes: dot products along O instead. */
+const NARROW_CHANNELS = 4;
+
+/** dx as a conv of dy with the channel-swapped filter, on our kernels. */
+function inputGradGemm(
+  backend: WasmBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+  const { outChannels: O, filterHeight: KH, filterWidth: KW } = info;
+  const K = KH * KW * O, packFloats = Math.ceil(C / 8) * 8 * K;
+  const dx = backend.makeOutput([B, H, W, C], "float32");
+  if (C < NARROW_CHANNELS) {
+    runParallel("conv_input_grad_narrow", [
+      ptr(backend, dy),
+      ptr(backend, filter),
+      ptr(backend, dx),
+      ...[B, H, W, C, OH, OW, O, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left],
+    ]);
+    return dx;
+  }
+  const bpack = backend.wasm._malloc(packFloats * 4 + 16);
+  const bp = (bpack + 15) & ~15;
+  try {
+    runParallel("pack_weights", [ptr(backend, filter), bp, KH * KW, O, C, 1]);
+    runParallel("conv_gemm", [
+      ptr(backend, dy),
+      bp,
+      ptr(backend, dx),
+      0,
+      0,
+      ...[B, OH, OW, O, H, W, C, KH, KW],
+      ...[1, 1, -1, -1, info.padInfo.top, info.padInfo.left, info.strideHeight, info.strideWidth],
+    ]);
+  } finally {
+    backend.wasm._free(bpack);
+  }
+  return dx;
+}
+
 /** `Conv2DBackpropFilter` for wasm. */
 export function conv2DBackpropFilter(
   { inputs, backend, attrs }: {
@@ -84,6 +167,7 @@ export function conv2DBackpropFilter(
     (attrs as unknown as tf.Conv2DBackpropFilterAttrs).filterShape,
     attrs,
   );
+  if (useGemm(backend)) return filterGradGemm(backend, x, dy, info);
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
   const sh = info.strideHeight, sw = info.strideWidth;
   const pt = info.padInfo.top, pl = info.padInfo.left;
@@ -150,6 +234,7 @@ export function conv2DBackpropInput(
     filter.shape,
     attrs,
   );
+  if (useGemm(backend)) return inputGradGemm(backend, dy, filter, info);
   const { inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW } = info;
   const sh = info.strideHeight, sw = info.strideWidth;
   const up = sh > 1 || sw > 1 ? zeroInsert(backend, dy, sh, sw) : dy;

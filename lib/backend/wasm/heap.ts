@@ -16,6 +16,8 @@ export interface WasmBackend extends tf.KernelBackend {
     HEAPU8: Uint8Array;
     /** The module's memory (set by emscripten's threaded build). */
     wasmMemory?: WebAssembly.Memory;
+    /** The module's exports (emscripten's single-threaded build exports its memory here). */
+    asm?: { memory?: WebAssembly.Memory };
     _malloc(bytes: number): number;
     _free(ptr: number): void;
   };
@@ -84,7 +86,7 @@ export function sizeOf(shape: readonly number[]): number {
  * it exposes one (threaded build), else a stand-in whose `buffer` is the heap's.
  */
 export function memoryOf(backend: WasmBackend): WebAssembly.Memory {
-  return backend.wasm.wasmMemory ?? ({
+  return backend.wasm.wasmMemory ?? backend.wasm.asm?.memory ?? ({
     get buffer() {
       return backend.wasm.HEAPU8.buffer;
     },

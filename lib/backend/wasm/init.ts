@@ -3,7 +3,7 @@
  * where that works.
  *
  * ```ts
- * const { threads, notes } = await initWasm();      // "auto": cores, max 4
+ * const { threads, notes } = await initWasm();      // "auto": one per core, max 8
  * // ... train ...
  * await shutdownWasm();                             // optional in scripts
  * ```
@@ -39,6 +39,7 @@ import {
   wasmPackage,
   workersExited,
 } from "./threads.ts";
+import { stopGemm } from "./gemm_pool.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -66,10 +67,14 @@ export interface WasmInitResult {
   notes: string[];
 }
 
-/** Upper bound for `threads: "auto"`: beyond 4, XNNPACK's gains on our small convs flatten. */
-export const AUTO_MAX_THREADS = 4;
 /** The threaded build pre-spawns 8 workers and its C++ caps the pool at 8. */
 export const MAX_WASM_THREADS = 8;
+/**
+ * Upper bound for `threads: "auto"`: one thread per core up to the prebuilt
+ * pool's size. ferlab's own kernels (conv GEMMs, batch norm, LeakyReLU,
+ * pooling) split across the same number of threads, so they scale with it.
+ */
+export const AUTO_MAX_THREADS = MAX_WASM_THREADS;
 /** Same priority tfjs gives its own "wasm" registration. */
 const WASM_PRIORITY = 2;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -306,6 +311,8 @@ export async function shutdownWasm(): Promise<void> {
   if (current == null) return;
   const { module, result } = current;
   current = null;
+  stopGemm(); // ferlab's kernel helpers map this module's memory
+
   const pool = module.PThread;
   const exited = workersExited(
     pool ? [...pool.runningWorkers, ...pool.unusedWorkers] : [],

@@ -10,7 +10,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { ROW_KERNELS, SCRATCH_SLOTS, type Views } from "./row_kernels.ts";
+import { ROW_KERNELS, type Views } from "./row_kernels.ts";
 import { ARGS, CONTROL_BYTES, CTL_DONE, CTL_IDLE, CTL_RUN, CTL_STOP, type RowWorkerData } from "./parallel_protocol.ts";
 
 /** Below this many elements of work a call is not worth splitting. */
@@ -24,7 +24,6 @@ interface Pool {
 }
 
 const control = new SharedArrayBuffer(CONTROL_BYTES);
-const scratchBuffer = new SharedArrayBuffer(SCRATCH_SLOTS * 8);
 const localArgs = new Float64Array(control, ARGS * 8);
 let pool: Pool | null = null;
 let heap: WebAssembly.Memory | null = null;
@@ -34,9 +33,6 @@ let lastError: string | null = null;
 export function rowPoolError(): string | null {
   return lastError;
 }
-
-/** The kernels' shared scratch area (partial sums, per-channel coefficients). */
-export const scratch = new Float64Array(scratchBuffer);
 
 /**
  * Binds the row kernels to a wasm memory; starts the helper thread when the
@@ -50,7 +46,7 @@ export async function startRowPool(memory: WebAssembly.Memory, threads: number):
   if (threads < 2 || !(memory.buffer instanceof SharedArrayBuffer)) return 1;
   // FERLAB_KERNEL_THREADS=1 keeps the JS kernels on the main thread (for A/B timing)
   if (Deno.env.get("FERLAB_KERNEL_THREADS") === "1") return 1;
-  const data: RowWorkerData = { memory, control, scratch: scratchBuffer, part: 1 };
+  const data: RowWorkerData = { memory, control, part: 1 };
   let worker: Worker;
   try {
     worker = new Worker(new URL("./row_worker.ts", import.meta.url), { workerData: data });
@@ -83,7 +79,7 @@ export function rowThreads(): number {
 
 function views(memory: WebAssembly.Memory): Views {
   const buf = memory.buffer;
-  return { f32: new Float32Array(buf), i32: new Int32Array(buf), scratch };
+  return { f32: new Float32Array(buf), i32: new Int32Array(buf) };
 }
 
 /**
@@ -102,7 +98,7 @@ export function runRows(
   for (let i = 0; i < a.length; i++) localArgs[i] = a[i];
   const v = views(memory);
   if (!pool || pool.memory !== memory || rows < 2 || rows * rowWork < MIN_SPLIT_WORK) {
-    ROW_KERNELS[id](v, localArgs, 0, rows, 0);
+    ROW_KERNELS[id](v, localArgs, 0, rows);
     return 1;
   }
   const half = Math.floor(rows / 2);
@@ -111,7 +107,7 @@ export function runRows(
   ctl[2] = 0, ctl[3] = half, ctl[4] = half, ctl[5] = rows;
   Atomics.store(ctl, 0, CTL_RUN);
   Atomics.notify(ctl, 0);
-  ROW_KERNELS[id](v, localArgs, 0, half, 0);
+  ROW_KERNELS[id](v, localArgs, 0, half);
   while (Atomics.load(ctl, 0) !== CTL_DONE) Atomics.wait(ctl, 0, CTL_RUN, 50);
   Atomics.store(ctl, 0, CTL_IDLE);
   Atomics.notify(ctl, 0);

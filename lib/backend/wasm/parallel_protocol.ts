@@ -23,7 +23,6 @@ export const CONTROL_BYTES = (ARGS + 16) * 8;
 export interface RowWorkerData {
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
-  scratch: SharedArrayBuffer;
   /** Which part of each row range this worker runs (the main thread runs part 0). */
   part: number;
 }

@@ -6,9 +6,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { at, f32, memoryOf, type WasmBackend } from "./heap.ts";
-import { runRows } from "./parallel.ts";
-import { K } from "./row_kernels.ts";
+import { f32, type WasmBackend } from "./heap.ts";
+import { ensureGemmFor, gemmParts, MIN_SPLIT_WORK, runParallel } from "./gemm_pool.ts";
 
 /** `MaxPoolGrad` for wasm (NHWC, float32). */
 export function maxPoolGrad(
@@ -31,13 +30,15 @@ export function maxPoolGrad(
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top, pl = info.padInfo.left;
+  ensureGemmFor(backend); // before taking heap views: loading the kernels may grow the heap
   const dx = backend.makeOutput(input.shape, "float32");
   const X = f32(backend, input), DY = f32(backend, dy), DX = f32(backend, dx);
   if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && pt === 0 && pl === 0) {
     // rows/columns past the last full window (odd H or W) get no gradient
     if (H !== 2 * OH || W !== 2 * OW) DX.fill(0);
-    const args = [at(backend, input), at(backend, dy), at(backend, dx), H, W, C, OH, OW];
-    runRows(memoryOf(backend), K.pool2x2Grad, args, B * OH, OW * C * 4);
+    const ptr = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    const args = [ptr(input), ptr(dy), ptr(dx), B, H, W, C, OH, OW];
+    runParallel("pool2x2_grad", args, gemmParts(B * OH * OW * C * 4 < MIN_SPLIT_WORK ? 1 : Infinity));
     return dx;
   }
   DX.fill(0);

@@ -6,10 +6,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { captureStock, type KernelFn } from "./heap.ts";
 import { conv2DBackpropFilter, conv2DBackpropInput } from "./conv_grads.ts";
+import { conv2D, fusedConv2D } from "./conv_forward.ts";
 import { batchNormTrain, batchNormTrainGrad, BN_BACKWARD, BN_FORWARD } from "./batch_norm.ts";
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from "./depthwise_grads.ts";
 import { identity } from "./identity.ts";
-import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad } from "./leaky_relu.ts";
+import { installLeakyReluGradient, LEAKY_RELU_GRAD, leakyRelu, leakyReluGrad, relu } from "./leaky_relu.ts";
 import { batchMatMul } from "./matmul.ts";
 import { maxPoolGrad } from "./pool_grads.ts";
 import { mean, sum } from "./reduce.ts";
@@ -17,6 +18,8 @@ import { tile } from "./tile.ts";
 
 /** Kernels we add or replace, by TF.js kernel name. */
 export const TRAINING_KERNELS: Record<string, KernelFn> = {
+  Conv2D: conv2D as unknown as KernelFn,
+  FusedConv2D: fusedConv2D as unknown as KernelFn,
   Conv2DBackpropFilter: conv2DBackpropFilter as unknown as KernelFn,
   Conv2DBackpropInput: conv2DBackpropInput as unknown as KernelFn,
   BatchMatMul: batchMatMul as unknown as KernelFn,
@@ -26,6 +29,7 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as unknown as KernelFn,
   Identity: identity as unknown as KernelFn,
   LeakyRelu: leakyRelu as unknown as KernelFn,
+  Relu: relu as unknown as KernelFn,
   [LEAKY_RELU_GRAD]: leakyReluGrad as unknown as KernelFn,
   MaxPoolGrad: maxPoolGrad as unknown as KernelFn,
   Sum: sum as unknown as KernelFn,
@@ -34,7 +38,7 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
 };
 
 /** Stock kernels our kernels call; captured before anything is replaced. */
-const CALLED = ["Conv2D", "Transpose", "Slice", "BatchMatMul"];
+const CALLED = ["Conv2D", "FusedConv2D", "Transpose", "Slice", "BatchMatMul"];
 
 let installed = false;
 

@@ -1,131 +1,21 @@
 /**
  * The loops of ferlab's JS kernels, written over a range of rows so that the
  * main thread and a helper worker can each run half (see `parallel.ts`).
- * Everything here reads and writes the wasm heap through fresh views, and
- * per-part partial results through the shared `scratch` array.
+ * Everything here reads and writes the wasm heap through fresh views.
+ * (Batch norm, LeakyReLU and the 2×2 pooling gradient moved to wasm SIMD:
+ * `kernels/conv_gemm.c`.)
  *
  * @module
  */
 
-/** Channels the scratch layout allows per kernel call. */
-export const MAX_CHANNELS = 4096;
-/** Scratch layout (float64 slots): partial sums of part p at [p·4·MAX, …), coefficients at COEF. */
-export const COEF = 8 * MAX_CHANNELS;
-/** Float64 slots of the scratch buffer. */
-export const SCRATCH_SLOTS = COEF + 4 * MAX_CHANNELS;
-
-/** Views of the heap and the scratch area a kernel range works on. */
+/** Views of the heap a kernel range works on. */
 export interface Views {
   f32: Float32Array;
   i32: Int32Array;
-  scratch: Float64Array;
 }
 
 /** A kernel over rows [r0, r1) of part `p`; `a` holds its arguments (heap offsets in float32 elements). */
-export type RowKernel = (v: Views, a: Float64Array, r0: number, r1: number, p: number) => void;
-
-/** Per-channel sums of (x − shift) and (x − shift)² into part p's partials. a = [x, N, C]. */
-function bnStats(v: Views, a: Float64Array, r0: number, r1: number, p: number): void {
-  const X = v.f32, s = v.scratch, x = a[0], C = a[2];
-  const o1 = p * 4 * MAX_CHANNELS, o2 = o1 + MAX_CHANNELS;
-  for (let c = 0; c < C; c++) s[o1 + c] = s[o2 + c] = 0;
-  for (let r = r0; r < r1; r++) {
-    const o = x + r * C;
-    for (let c = 0; c < C; c++) {
-      const d = X[o + c] - X[x + c]; // shift: the first row, read by both parts alike
-      s[o1 + c] += d;
-      s[o2 + c] += d * d;
-    }
-  }
-}
-
-/** y = x·scale[c] + offset[c] with scale, offset at COEF. a = [x, y, N, C]. */
-function affine(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const X = v.f32, s = v.scratch, x = a[0], y = a[1], C = a[3];
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) X[y + o + c] = X[x + o + c] * s[COEF + c] + s[COEF + MAX_CHANNELS + c];
-  }
-}
-
-/** Per-channel Σdy and Σdy·(x−μ) into part p's partials. a = [dy, x, mean, N, C]. */
-function bnGradSums(v: Views, a: Float64Array, r0: number, r1: number, p: number): void {
-  const F = v.f32, s = v.scratch, dy = a[0], x = a[1], m = a[2], C = a[4];
-  const o1 = p * 4 * MAX_CHANNELS, o2 = o1 + MAX_CHANNELS;
-  for (let c = 0; c < C; c++) s[o1 + c] = s[o2 + c] = 0;
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) {
-      const g = F[dy + o + c];
-      s[o1 + c] += g;
-      s[o2 + c] += g * (F[x + o + c] - F[m + c]);
-    }
-  }
-}
-
-/** dx = A[c]·dy − K[c]·x − Bc[c], coefficients at COEF (A, K, Bc). a = [dy, x, dx, N, C]. */
-function bnGradApply(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const F = v.f32, s = v.scratch, dy = a[0], x = a[1], dx = a[2], C = a[4];
-  const A = COEF, K = COEF + MAX_CHANNELS, B = COEF + 2 * MAX_CHANNELS;
-  for (let r = r0; r < r1; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) F[dx + o + c] = s[A + c] * F[dy + o + c] - s[K + c] * F[x + o + c] - s[B + c];
-  }
-}
-
-/**
- * 1 when the float32 with these bits is ≤ 0 (±0 included), else 0 — without
- * a branch: activations' signs are random, and a mispredicted branch per
- * element made the plain `x > 0 ? … : …` loop five times slower.
- */
-function notPositive(bits: number): number {
-  return ((bits - 1) >>> 31) | (bits >>> 31);
-}
-
-/** y = x > 0 ? x : αx over elements [r0, r1). a = [x, y, n, α]. */
-function leaky(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const F = v.f32, I = v.i32, x = a[0], y = a[1];
-  const coef = new Float32Array([1, a[3]]);
-  for (let i = r0; i < r1; i++) F[y + i] = F[x + i] * coef[notPositive(I[x + i])];
-}
-
-/** dx = x > 0 ? dy : α·dy over elements [r0, r1). a = [dy, x, dx, n, α]. */
-function leakyGrad(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const F = v.f32, I = v.i32, dy = a[0], x = a[1], dx = a[2];
-  const coef = new Float32Array([1, a[4]]);
-  for (let i = r0; i < r1; i++) F[dx + i] = F[dy + i] * coef[notPositive(I[x + i])];
-}
-
-/**
- * 2×2 stride-2 max-pool gradient over output rows [r0, r1) (row = b·OH + oh):
- * each output gradient goes to the first maximum of its window in scan order,
- * the cpu backend's rule. Rows or columns past the last full window (odd H
- * or W) are not written: the caller zeroes dx first in that case.
- * a = [x, dy, dx, H, W, C, OH, OW].
- */
-function pool2x2Grad(v: Views, a: Float64Array, r0: number, r1: number): void {
-  const F = v.f32, x = a[0], dy = a[1], dx = a[2], H = a[3], W = a[4], C = a[5], OH = a[6], OW = a[7];
-  const row = W * C;
-  for (let r = r0; r < r1; r++) {
-    const b = Math.floor(r / OH), oh = r - b * OH;
-    for (let ow = 0; ow < OW; ow++) {
-      const p00 = ((b * H + 2 * oh) * W + 2 * ow) * C, p01 = p00 + C, p10 = p00 + row, p11 = p10 + C;
-      const o = dy + ((b * OH + oh) * OW + ow) * C;
-      for (let c = 0; c < C; c++) {
-        const v00 = F[x + p00 + c], v01 = F[x + p01 + c], v10 = F[x + p10 + c], v11 = F[x + p11 + c];
-        const g = F[o + c];
-        let m = v00, k = 0;
-        if (v01 > m) (m = v01), (k = 1);
-        if (v10 > m) (m = v10), (k = 2);
-        if (v11 > m) k = 3;
-        F[dx + p00 + c] = k === 0 ? g : 0;
-        F[dx + p01 + c] = k === 1 ? g : 0;
-        F[dx + p10 + c] = k === 2 ? g : 0;
-        F[dx + p11 + c] = k === 3 ? g : 0;
-      }
-    }
-  }
-}
+export type RowKernel = (v: Views, a: Float64Array, r0: number, r1: number) => void;
 
 /**
  * Rank-4 transpose keeping the last axis: output index (i0, i1, i2, c) reads
@@ -146,24 +36,6 @@ function transposeRuns(v: Views, a: Float64Array, r0: number, r1: number): void 
 }
 
 /** Kernels by id (the id crosses to the worker). */
-export const ROW_KERNELS: RowKernel[] = [
-  bnStats,
-  affine,
-  bnGradSums,
-  bnGradApply,
-  leaky,
-  leakyGrad,
-  pool2x2Grad,
-  transposeRuns,
-];
+export const ROW_KERNELS: RowKernel[] = [transposeRuns];
 /** Kernel ids. */
-export const K = {
-  bnStats: 0,
-  affine: 1,
-  bnGradSums: 2,
-  bnGradApply: 3,
-  leaky: 4,
-  leakyGrad: 5,
-  pool2x2Grad: 6,
-  transposeRuns: 7,
-} as const;
+export const K = { transposeRuns: 0 } as const;

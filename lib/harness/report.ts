@@ -2,21 +2,36 @@
  * The report every experiment writes: a Markdown page that states what ran
  * (data, split, seed, backend, epochs, wall time, whether it was cut short)
  * and what came out (test accuracy against the study's number, per-class
- * metrics, learning curves, confusion matrix), plus the same numbers as JSON.
+ * metrics, calibration — NLL, ECE, reliability diagram —, learning curves,
+ * confusion matrix), plus the same numbers as JSON. Experiments add their own
+ * sections, charts and JSON through {@link ReportExtras}.
  *
  * @module
  */
 import { EMOTIONS } from "../data/fer2013.ts";
 import type { BackendInfo } from "../backend/select.ts";
-import type { Evaluation } from "../eval/metrics.ts";
-import { confusionMatrix, learningCurves } from "../report/charts.ts";
-import { configBlock, fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
+import type { CommonConfig } from "../cli/args.ts";
+import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
+import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
+import { configBlock, fmtInt, fmtNumber, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef, writeReport } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { DataFacts, Prepared } from "./prepare.ts";
 
+/** What an experiment adds to the standard report. */
+export interface ReportExtras {
+  /** Paragraphs right after the story (e.g. a measured deviation from the study). */
+  preface?: string[];
+  /** Markdown sections placed after the results. */
+  sections?: string[];
+  /** More charts (linked from `sections` with `chartRef`). */
+  charts?: Record<string, ChartSpec>;
+  /** More machine-readable results, merged into the JSON. */
+  json?: Record<string, unknown>;
+}
+
 /** Everything an experiment report is made from. */
-export interface ExperimentRun {
+export interface ExperimentRun<C extends CommonConfig = CommonConfig> {
   /** File stem, e.g. "01_baseline". */
   name: string;
   title: string;
@@ -24,18 +39,20 @@ export interface ExperimentRun {
   story: string;
   /** The study's reported test accuracy, for comparison. */
   studyAccuracy: number;
-  config: object;
+  config: C;
   prepared: Prepared;
   model: { params: number; flopsPerImage: number; summary: string[] };
   training: TrainResult;
   /** Test-set evaluation (PrivateTest under the official protocol, when present). */
-  test: Evaluation;
+  test: ProbabilisticEvaluation;
   /** Validation-set evaluation of the final model. */
-  val?: Evaluation;
+  val?: ProbabilisticEvaluation;
   /** Wall seconds of the whole script. */
   wallSeconds: number;
   /** Path of the saved model, relative to the report folder. */
   modelDir: string;
+  /** Experiment-specific additions. */
+  extras?: ReportExtras;
 }
 
 function dataLine(d: DataFacts): string {
@@ -71,6 +88,15 @@ function bnLine(rows: number): string {
     : "Keras moving averages (momentum 0.99), not re-estimated";
 }
 
+/** NLL and ECE of the test set (and of validation when there is one), in words. */
+export function calibrationLine(test: ProbabilisticEvaluation, val?: ProbabilisticEvaluation): string {
+  const c = test.calibration;
+  const v = val?.calibration;
+  return `Calibration (test): negative log-likelihood **${fmtNumber(c.nll, 4)}**, expected calibration error ` +
+    `**${pct(c.ece)}** (${c.bins.length} bins; 0 = confidence matches accuracy)` +
+    (v ? `; validation: NLL ${fmtNumber(v.nll, 4)}, ECE ${pct(v.ece)}.` : ".");
+}
+
 /** How the training ended, in words. */
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
@@ -82,23 +108,27 @@ export function endedHow(t: TrainResult, planned: number): string {
 }
 
 /** Builds the Markdown, charts and JSON of an experiment and writes them to `outDir`. */
-export async function writeExperimentReport(outDir: string, run: ExperimentRun): Promise<string[]> {
-  const { prepared: p, training: t, test } = run;
-  const planned = (run.config as { epochs: number }).epochs;
+export async function writeExperimentReport<C extends CommonConfig>(
+  outDir: string,
+  run: ExperimentRun<C>,
+): Promise<string[]> {
+  const { prepared: p, training: t, test, config } = run;
+  const extras = run.extras ?? {};
+  const planned = config.epochs;
   const synthetic = p.dataFacts.kind === "synthetic";
   const history = t.history;
   const last = history.at(-1);
   const facts: [string, string][] = [
     ["Data", dataLine(p.dataFacts)],
-    ["Split", splitLine((run.config as { protocol: string }).protocol, p)],
-    ["Seed", String((run.config as { seed: number }).seed)],
+    ["Split", splitLine(config.protocol, p)],
+    ["Seed", String(config.seed)],
     ["Backend", backendLine(p.backend)],
     [
       "Runtime",
       `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
     ],
     ["Epochs", endedHow(t, planned) + (t.resumedFrom ? ` (resumed from epoch ${t.resumedFrom})` : "")],
-    ["Batch norm", bnLine((run.config as { bnRecalRows?: number }).bnRecalRows ?? 0)],
+    ["Batch norm", bnLine(Math.min(config.bnRecalRows, p.trainRows.length))],
     [
       "Wall time",
       `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${
@@ -136,7 +166,10 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     "",
     run.story,
     "",
+    ...(extras.preface ?? []).flatMap((para) => [para, ""]),
     headline,
+    "",
+    calibrationLine(test, run.val),
     t.cutShort
       ? "\n> **This run was cut short** before its planned epochs; the numbers are of the model as it stood.\n"
       : "",
@@ -160,6 +193,9 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     "",
     chartRef(run.name, "confusion"),
     "",
+    chartRef(run.name, "reliability"),
+    "",
+    ...(extras.sections ?? []).flatMap((section) => [section, ""]),
     "## Training history",
     "",
     mdTable(["epoch", "loss", "acc", "val loss", "val acc", "lr", "time", "images/s"], historyRows),
@@ -174,7 +210,7 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     "",
     "## Resolved config",
     "",
-    configBlock(run.config),
+    configBlock(config),
     "",
   ].join("\n");
   const json = {
@@ -182,10 +218,10 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     title: run.title,
     studyAccuracy: run.studyAccuracy,
     testAccuracy: test.accuracy,
-    config: run.config,
+    config,
     data: p.dataFacts,
     split: {
-      protocol: (run.config as { protocol: string }).protocol,
+      protocol: config.protocol,
       train: p.trainRows.length,
       val: p.split.val.length,
       test: p.split.test.length,
@@ -206,11 +242,76 @@ export async function writeExperimentReport(outDir: string, run: ExperimentRun):
     val: run.val,
     wallSeconds: run.wallSeconds,
     date: new Date().toISOString(),
+    ...extras.json,
   };
-  const charts = {
+  const charts: Record<string, ChartSpec> = {
     curves: learningCurves(history, { title: `${run.title}: learning curves` }),
-    confusion: confusionMatrix(test.confusion, EMOTIONS, { title: `${run.title}: test confusion (counts)` }),
+    confusion: confusionChart(test.confusion, EMOTIONS, { title: `${run.title}: test confusion (counts)` }),
+    reliability: reliabilityDiagram(test.calibration.bins, { title: `${run.title}: test reliability (15 bins)` }),
+    ...extras.charts,
   };
   const { files } = await writeReport(outDir, run.name, { markdown, charts, json });
+  return files;
+}
+
+/** What {@link writeUnfinishedReport} needs. */
+export interface UnfinishedRun<C extends CommonConfig> {
+  name: string;
+  title: string;
+  story: string;
+  studyAccuracy: number;
+  config: C;
+  prepared: Prepared;
+  wallSeconds: number;
+  /** Why there is no final model yet, and how to continue. */
+  why: string;
+  extras?: ReportExtras;
+}
+
+/** The report of a run that stopped before it had a model to evaluate (Markdown, extras' charts, JSON). */
+export async function writeUnfinishedReport<C extends CommonConfig>(
+  outDir: string,
+  run: UnfinishedRun<C>,
+): Promise<string[]> {
+  const { prepared: p, config } = run;
+  const extras = run.extras ?? {};
+  const markdown = [
+    `# ${run.title}`,
+    "",
+    run.story,
+    "",
+    `> **This run is unfinished: ${run.why}** There is no final model or test accuracy yet ` +
+    `(the study reported ${pct(run.studyAccuracy)}).`,
+    "",
+    "## Run",
+    "",
+    mdTable(["", ""], [
+      ["Data", dataLine(p.dataFacts)],
+      ["Split", splitLine(config.protocol, p)],
+      ["Seed", String(config.seed)],
+      ["Backend", backendLine(p.backend)],
+      ["Wall time", fmtSeconds(run.wallSeconds)],
+      ["Date", new Date().toISOString()],
+    ]),
+    "",
+    ...(extras.sections ?? []).flatMap((section) => [section, ""]),
+    "## Resolved config",
+    "",
+    configBlock(config),
+    "",
+  ].join("\n");
+  const json = {
+    name: run.name,
+    title: run.title,
+    unfinished: run.why,
+    studyAccuracy: run.studyAccuracy,
+    config,
+    data: p.dataFacts,
+    backend: p.backend,
+    wallSeconds: run.wallSeconds,
+    date: new Date().toISOString(),
+    ...extras.json,
+  };
+  const { files } = await writeReport(outDir, run.name, { markdown, charts: extras.charts ?? {}, json });
   return files;
 }

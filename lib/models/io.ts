@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../atomic_write.ts";
 import { DataError } from "../data/fer2013.ts";
 
 /** A tensor with the name it is saved under. */
@@ -43,13 +44,6 @@ function specBytes(spec: tf.io.WeightsManifestEntry): number {
   return size * b;
 }
 
-/** Writes `data` to `path` atomically (temp file + rename). */
-async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, data);
-  await Deno.rename(tmp, path);
-}
-
 /** An IOHandler whose `save` writes `model.json` + `weights.bin` into `dir`. */
 export function fileSaver(dir: string): tf.io.IOHandler {
   return {
@@ -76,11 +70,8 @@ export function fileSaver(dir: string): tf.io.IOHandler {
         ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
       };
       // Weights first: a model.json that exists always has its weights.
-      await writeAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weights));
-      await writeAtomic(
-        join(dir, MODEL_JSON),
-        new TextEncoder().encode(JSON.stringify(json)),
-      );
+      await writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weights));
+      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(json));
       return {
         modelArtifactsInfo: {
           dateSaved: new Date(),

@@ -1,0 +1,246 @@
+/**
+ * The comparison of every experiment's results: one table (ours beside the
+ * study's number, protocol, data, epochs, wall time, backend, calibration),
+ * the ensemble rows, the speed summary from the benchmark, and what is
+ * missing. Pure: the same inputs always give the same text, so a report
+ * rebuilt without new results is byte-identical.
+ *
+ * @example
+ * ```ts
+ * const table = comparisonTable(results, ensembleOutcome);
+ * const markdown = comparisonMarkdown({ results, problems, pending, ensemble: ensembleOutcome, bench });
+ * ```
+ *
+ * @module
+ */
+import { fmtInt, fmtNumber, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
+import { ensembleLabel } from "./charts.ts";
+import { ENSEMBLE_FILE, type EnsembleOutcome } from "./ensemble_row.ts";
+import type { ExperimentResult } from "./results.ts";
+
+/** A table cell: text, or text linking somewhere. */
+export type TableCell = string | { text: string; href: string };
+
+/** A table in a form both Markdown and HTML render. */
+export interface Table {
+  headers: string[];
+  align: ("left" | "right")[];
+  rows: TableCell[][];
+}
+
+/** Everything the comparison page is made from. */
+export interface ComparisonInput {
+  results: ExperimentResult[];
+  /** Messages about result files left out. */
+  problems: string[];
+  /** Experiment scripts without results yet, e.g. "02_tuned". */
+  pending: string[];
+  ensemble: EnsembleOutcome;
+  bench: BenchSummary | { problem: string };
+}
+
+/** "19 of 30, cut short" */
+export function epochsCell(r: ExperimentResult): string {
+  const e = r.epochs;
+  const of = e.planned !== undefined ? `${e.ran} of ${e.planned}` : String(e.ran);
+  const how = e.cutShort ? "cut short" : e.stoppedEarly ? "stopped early" : "completed";
+  return `${of}, ${how}`;
+}
+
+function dataCell(kind: string | undefined, fp: string | undefined): string {
+  const what = kind === "synthetic" ? "synthetic" : kind ? `FER2013 ${kind}` : "?";
+  return fp ? `${what} ${fp}` : what;
+}
+
+/** The comparison table: one row per result, then the ensemble's rows. */
+export function comparisonTable(results: readonly ExperimentResult[], ensemble: EnsembleOutcome): Table {
+  const headers = [
+    "experiment",
+    "study",
+    "ours",
+    "protocol",
+    "data (fingerprint)",
+    "epochs",
+    "wall time",
+    "backend",
+    "NLL",
+    "ECE",
+    "report",
+  ];
+  const align: Table["align"] = [
+    "left",
+    "right",
+    "right",
+    "left",
+    "left",
+    "left",
+    "right",
+    "left",
+    "right",
+    "right",
+    "left",
+  ];
+  const rows: TableCell[][] = results.map((r) => [
+    r.title,
+    r.studyAccuracy !== undefined ? pct(r.studyAccuracy) : "–",
+    pct(r.testAccuracy),
+    r.protocol ?? "–",
+    dataCell(r.data.kind, r.data.fingerprint),
+    epochsCell(r),
+    r.wallSeconds !== undefined ? fmtSeconds(r.wallSeconds) : "–",
+    r.backend ?? "–",
+    r.calibration ? fmtNumber(r.calibration.nll) : "–",
+    r.calibration ? pct(r.calibration.ece, 1) : "–",
+    { text: `${r.name}.md`, href: `${r.name}.md` },
+  ]);
+  if (ensemble.ok) {
+    const e = ensemble.ensemble;
+    for (const s of e.scores) {
+      rows.push([
+        `${ensembleLabel(e, s.tta)} (${s.views.length} view${
+          s.views.length === 1 ? "" : "s"
+        } × ${e.members.length} model${e.members.length === 1 ? "" : "s"})`,
+        "–",
+        pct(s.accuracy),
+        e.split.protocol,
+        dataCell(e.data.kind, e.data.fingerprint),
+        "–",
+        `eval ${fmtSeconds(e.seconds)}`,
+        e.backend.split(" (")[0],
+        fmtNumber(s.nll),
+        pct(s.ece, 1),
+        { text: ENSEMBLE_FILE, href: ENSEMBLE_FILE },
+      ]);
+    }
+  }
+  return { headers, align, rows };
+}
+
+/** A table as GitHub Markdown. */
+export function tableMarkdown(t: Table): string {
+  const cell = (c: TableCell) => (typeof c === "string" ? c : `[${c.text}](${c.href})`);
+  return mdTable(t.headers, t.rows.map((r) => r.map(cell)), t.align);
+}
+
+/** One benchmark row: a backend's training and inference speed for one model. */
+export interface BenchRow {
+  model: string;
+  label: string;
+  batch: string;
+  train: string;
+  infer: string;
+}
+
+/** The benchmark's headline numbers. */
+export interface BenchSummary {
+  date?: string;
+  rows: BenchRow[];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+const fin = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/**
+ * The speed rows of `bench.json`, read defensively: rows it does not
+ * understand (profiles, soak and augmentation runs, rows of new kinds
+ * without throughput) are passed over, never a crash.
+ *
+ * @throws TypeError when the file is not a benchmark at all (no `results` list).
+ */
+export function benchSummary(json: unknown): BenchSummary {
+  if (!isObj(json) || !Array.isArray(json.results)) throw new TypeError("no `results` list: not a ferlab benchmark");
+  const rows: BenchRow[] = [];
+  for (const r of json.results) {
+    // Profiles and soak runs carry their own tables (objects or lists there, `false` elsewhere).
+    if (!isObj(r) || r.profile || r.soak) continue;
+    const train = fin(r.trainImagesPerSec)
+      ? r.trainImagesPerSec.toFixed(1)
+      : r.canTrain === false
+      ? "cannot train"
+      : "";
+    const infer = fin(r.inferImagesPerSec) ? r.inferImagesPerSec.toFixed(1) : "";
+    if (!train && !infer) continue;
+    const micro = fin(r.micro) && fin(r.batch) && r.micro !== r.batch ? ` (${r.batch / r.micro}×${r.micro})` : "";
+    rows.push({
+      model: String(r.model ?? "?"),
+      label: String(r.label ?? r.backend ?? "?"),
+      batch: fin(r.batch) ? `${r.batch}${micro}` : "–",
+      train: train || "–",
+      infer: infer || "–",
+    });
+  }
+  return { date: typeof json.date === "string" ? json.date : undefined, rows };
+}
+
+/** The speed summary as a table. */
+export function benchTable(b: BenchSummary): Table {
+  return {
+    headers: ["model", "backend", "batch", "train img/s", "infer img/s"],
+    align: ["left", "left", "right", "right", "right"],
+    rows: b.rows.map((r) => [r.model, r.label, r.batch, r.train, r.infer]),
+  };
+}
+
+/** Where the ensemble's rows come from, or why there are none, in a sentence. */
+export function ensembleNote(e: EnsembleOutcome): string {
+  if (!e.ok) return `No ensemble row: ${e.reason}.`;
+  const x = e.ensemble;
+  const tta = x.scores.map((s) => `${s.tta} (${s.views.join(", ")})`).join("; ");
+  return `Ensemble: the saved models of ${x.members.join(", ")} (\`${x.modelDirs.join("`, `")}\`), their class ` +
+    `probabilities averaged on the same ${fmtInt(x.split.test)} test images (split \`${x.split.cacheKey}\`, ` +
+    `rebuilt from the data fingerprint and split settings), with and without test-time augmentation — views: ${tta}. ` +
+    `Computed on ${x.backend} in ${fmtSeconds(x.seconds)}; cached in \`${ENSEMBLE_FILE}\` under key \`${x.key}\` ` +
+    `until a model or the split changes.` +
+    (x.members.length === 1 ? " With one saved model the ensemble is that model alone; TTA is what it adds." : "");
+}
+
+/** The comparison page (`README.md` of the results folder). */
+export function comparisonMarkdown(input: ComparisonInput): string {
+  const { results, problems, pending, ensemble, bench } = input;
+  const synthetic = results.some((r) => r.data.kind === "synthetic");
+  const out = [
+    "# ferlab: the comparison",
+    "",
+    "Every experiment's test accuracy beside the student study's number, rebuilt by `deno task report` from the " +
+    "result files in this folder (`NN_name.json`). Interactive view: [index.html](index.html).",
+    "",
+  ];
+  if (synthetic) {
+    out.push(
+      "> Some results below are on ferlab's **synthetic** faces (no FER2013 was found); they are not comparable " +
+        "with the study's FER2013 numbers.",
+      "",
+    );
+  }
+  if (results.length === 0) {
+    out.push("No experiment results yet: run `deno task main` (or one experiment, e.g. `deno task exp:01`).", "");
+  } else {
+    out.push(
+      tableMarkdown(comparisonTable(results, ensemble)),
+      "",
+      "NLL and ECE (15 bins) are of the test predictions, where the run recorded them. Epochs: run of planned.",
+      "",
+      ensembleNote(ensemble),
+      "",
+      "![comparison](comparison.svg)",
+      "",
+    );
+  }
+  if (pending.length) {
+    out.push(`Not run yet: ${pending.map((p) => `\`${p}\``).join(", ")} (no result file in this folder).`, "");
+  }
+  if (problems.length) out.push("Left out:", "", ...problems.map((p) => `- ${p}`), "");
+  out.push("## Speed", "");
+  if ("problem" in bench) {
+    out.push(`No speed summary: ${bench.problem}.`, "");
+  } else {
+    out.push(
+      `From [bench.md](bench.md)${bench.date ? ` (measured ${bench.date})` : ""}: training and inference ` +
+        "throughput per backend, one optimizer step or forward pass on random 48×48 inputs.",
+      "",
+      tableMarkdown(benchTable(bench)),
+      "",
+    );
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,172 @@
+/**
+ * Accuracy against training minutes for every experiment report in a folder
+ * that has a training history: which recipe buys the most accuracy per
+ * minute of CPU. Reports are other scripts' JSON, written by other versions
+ * of the code, so each is read defensively: anything without a usable history
+ * is skipped and named, never fatal.
+ *
+ * @example
+ * ```ts
+ * const { series, skipped } = await readHistories("reports");
+ * const chart = accuracyVsMinutesChart(series);
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
+import { fmtInt, mdTable, pct } from "../report/markdown.ts";
+
+/** One report's validation accuracy after each epoch, against cumulative training minutes. */
+export interface HistorySeries {
+  /** Report name, e.g. "01_baseline". */
+  name: string;
+  /** "synthetic", or the data source. */
+  data: string;
+  protocol: string;
+  points: { epoch: number; minutes: number; valAcc: number }[];
+  /** Final test accuracy, when the report has one. */
+  testAccuracy?: number;
+  cutShort: boolean;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+
+/**
+ * The series of one parsed report JSON, or a reason why it has none. Epoch
+ * minutes are cumulative sums of each epoch's recorded seconds, so a resumed
+ * run counts every session's training and nothing else.
+ */
+export function seriesOf(name: string, json: unknown): HistorySeries | string {
+  const r = obj(json);
+  const history = obj(r?.training)?.history;
+  if (!r || !Array.isArray(history)) return "no training history";
+  const points: HistorySeries["points"] = [];
+  let seconds = 0;
+  for (const [i, e] of history.entries()) {
+    const h = obj(e);
+    const s = num(h?.seconds);
+    if (s === undefined) return `history[${i}] has no seconds`;
+    seconds += s;
+    const valAcc = num(h?.valAcc);
+    if (valAcc !== undefined) points.push({ epoch: num(h?.epoch) ?? i + 1, minutes: seconds / 60, valAcc });
+  }
+  if (points.length === 0) return "no epoch with a validation accuracy";
+  const data = obj(r.data);
+  return {
+    name: typeof r.name === "string" ? r.name : name,
+    data: data?.kind === "synthetic" ? "synthetic" : String(data?.source ?? "unknown"),
+    protocol: String(obj(r.split)?.protocol ?? obj(r.config)?.protocol ?? "unknown"),
+    points,
+    testAccuracy: num(r.testAccuracy),
+    cutShort: obj(r.training)?.cutShort === true,
+  };
+}
+
+/**
+ * Every `NN_*.json` report in `outDir` with a history, sorted by name, and the
+ * files skipped with why. `current`, the run being reported (whose JSON is not
+ * written yet; the same fields as a report's), replaces any older report of the
+ * same name.
+ */
+export async function readHistories(
+  outDir: string,
+  current?: { name: string; json: unknown },
+): Promise<{ series: HistorySeries[]; skipped: string[] }> {
+  const series: HistorySeries[] = [];
+  const skipped: string[] = [];
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(outDir)];
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const names = entries.filter((e) => e.isFile && /^\d\d_.*\.json$/.test(e.name) && !e.name.includes(".vl."))
+    .map((e) => e.name).sort();
+  for (const file of names) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await Deno.readTextFile(join(outDir, file)));
+    } catch (e) {
+      skipped.push(`${file}: not readable JSON (${(e as Error).message})`);
+      continue;
+    }
+    const name = file.replace(/\.json$/, "");
+    if (name === current?.name) continue;
+    const s = seriesOf(name, parsed);
+    if (typeof s === "string") skipped.push(`${file}: ${s}`);
+    else series.push(s);
+  }
+  if (current) {
+    const s = seriesOf(current.name, current.json);
+    if (typeof s === "string") skipped.push(`${current.name} (this run): ${s}`);
+    else series.push(s);
+  }
+  series.sort((a, b) => a.name.localeCompare(b.name));
+  return { series, skipped };
+}
+
+/**
+ * Validation accuracy against cumulative training minutes, one line per
+ * report, with each report's final test accuracy as a larger point at its
+ * last minute. Validation sets differ between protocols; the legend names
+ * each report's data and protocol.
+ */
+export function accuracyVsMinutesChart(
+  series: HistorySeries[],
+  title = "Accuracy against training minutes",
+): ChartSpec {
+  const label = (s: HistorySeries) => `${s.name} (${s.data === "synthetic" ? "synthetic" : s.protocol})`;
+  const values = series.flatMap((s) => [
+    ...s.points.map((p) => ({ report: label(s), minutes: p.minutes, accuracy: p.valAcc, kind: "validation" })),
+    ...(s.testAccuracy !== undefined
+      ? [{ report: label(s), minutes: s.points.at(-1)!.minutes, accuracy: s.testAccuracy, kind: "final test" }]
+      : []),
+  ]);
+  const x = { field: "minutes", type: "quantitative", title: "training minutes (sum of epoch times)" };
+  const y = {
+    field: "accuracy",
+    type: "quantitative",
+    title: "accuracy",
+    axis: { format: ".0%" },
+    scale: { zero: false },
+  };
+  const color = { field: "report", type: "nominal", title: "report" };
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    data: { values },
+    layer: [
+      {
+        transform: [{ filter: { field: "kind", equal: "validation" } }],
+        mark: { type: "line", point: true },
+        encoding: { x, y, color },
+      },
+      {
+        transform: [{ filter: { field: "kind", equal: "final test" } }],
+        mark: { type: "point", shape: "diamond", size: 140, filled: true },
+        encoding: { x, y, color, tooltip: [{ field: "report" }, { field: "accuracy", format: ".2%" }] },
+      },
+    ],
+  } as ChartSpec;
+}
+
+/** A table of the same series: epochs, training minutes, best validation and final test accuracy. */
+export function minutesTable(series: HistorySeries[]): string {
+  return mdTable(
+    ["report", "data", "protocol", "epochs", "training min", "best val acc", "test acc"],
+    series.map((s) => [
+      s.name + (s.cutShort ? " (cut short)" : ""),
+      s.data,
+      s.protocol,
+      fmtInt(s.points.length),
+      s.points.at(-1)!.minutes.toFixed(1),
+      pct(Math.max(...s.points.map((p) => p.valAcc))),
+      s.testAccuracy !== undefined ? pct(s.testAccuracy) : "–",
+    ]),
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * Side-by-side numbers of experiment reports already written to the same
+ * output folder, read from their JSON: used by an experiment to set its
+ * result beside others' (e.g. 03's calibration against 01 and 02).
+ *
+ * @example
+ * ```ts
+ * const section = await calibrationComparison("reports", ["01_baseline", "02_tuned", "03_deep"]);
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { exists } from "../atomic_write.ts";
+import { fmtNumber, mdTable, pct } from "../report/markdown.ts";
+
+/** The fields of a report's JSON this comparison reads. */
+interface ReportJson {
+  name: string;
+  testAccuracy: number;
+  config: { epochs: number; labelSmoothing?: number };
+  data: { kind: string; source: string };
+  training: { history: unknown[]; cutShort: boolean };
+  test: { n: number; calibration?: { nll: number; ece: number } };
+}
+
+/**
+ * A Markdown section comparing test accuracy, NLL and ECE of the named
+ * reports found in `outDir` (missing ones are listed as such), or null when
+ * none is there. Reports on different data are flagged: their numbers do not
+ * compare.
+ */
+export async function calibrationComparison(outDir: string, names: string[]): Promise<string | null> {
+  const rows: string[][] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const path = join(outDir, `${name}.json`);
+    if (!await exists(path)) {
+      missing.push(name);
+      continue;
+    }
+    const r: ReportJson & { unfinished?: string } = JSON.parse(await Deno.readTextFile(path));
+    // An unfinished run (e.g. a search cut short by --max-minutes) has no test evaluation to compare.
+    if (!r.test) {
+      missing.push(`${name} (unfinished${r.unfinished ? `: ${r.unfinished}` : ""})`);
+      continue;
+    }
+    const c = r.test.calibration;
+    rows.push([
+      name,
+      `${r.data.kind === "synthetic" ? "synthetic" : r.data.source}`,
+      `${r.training.history.length} of ${r.config.epochs}${r.training.cutShort ? " (cut short)" : ""}`,
+      String(r.config.labelSmoothing ?? 0),
+      pct(r.testAccuracy),
+      c ? fmtNumber(c.nll, 4) : "not recorded",
+      c ? pct(c.ece) : "not recorded",
+    ]);
+  }
+  if (rows.length === 0) return null;
+  return [
+    "## Calibration beside the other experiments",
+    "",
+    "Test-set numbers from the reports in this folder (lower NLL and ECE = better calibrated). Only rows on the " +
+    "same data compare.",
+    "",
+    mdTable(["report", "data", "epochs", "label smoothing", "test acc", "NLL", "ECE"], rows),
+    missing.length ? `\nNot run yet (no report here): ${missing.join(", ")}.` : "",
+  ].join("\n");
+}

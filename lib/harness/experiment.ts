@@ -1,0 +1,267 @@
+/**
+ * The seam every experiment script stands on. A script declares what it is
+ * (name, title, story, the study's number, its config defaults and flags),
+ * builds its model in plain sight, and leaves the rest here:
+ *
+ * - {@link runExperiment} parses the flags, picks the backend, loads and
+ *   splits the data, and hands the script an {@link Experiment};
+ * - {@link Experiment.train} trains with the run's epochs, batch size, seed,
+ *   checkpoints, `--resume` and `--max-minutes`;
+ * - {@link Experiment.finish} evaluates on the test (and validation) rows,
+ *   saves the model, and writes the report, charts and JSON — one call.
+ *
+ * @example
+ * ```ts
+ * await runExperiment({
+ *   name: "05_tiny", title: "Experiment 05 — tiny CNN", story: "…", studyAccuracy: 0.5,
+ *   defaults: { ...COMMON_DEFAULTS, lr: 1e-3 }, quick: { epochs: 2 },
+ *   flags: { lr: { type: "number", help: "Adam learning rate" } },
+ * }, async (exp) => {
+ *   const model = tf.sequential({ layers: [ … ] });
+ *   const training = await exp.train(model, { optimizer: tf.train.adam(exp.config.lr) });
+ *   await exp.finish(model, training);
+ * });
+ * ```
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
+import { runMain } from "../cli/main.ts";
+import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
+import { evaluate, type ProbabilisticEvaluation } from "../eval/metrics.ts";
+import { countFlops } from "../models/flops.ts";
+import { saveModel } from "../models/io.ts";
+import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
+import type { Callback } from "../train/callbacks.ts";
+import { train, type TrainResult } from "../train/loop.ts";
+import type { LrSchedule } from "../train/lr_schedule.ts";
+import { log, prepare, type Prepared } from "./prepare.ts";
+import { type ReportExtras, writeExperimentReport, writeUnfinishedReport } from "./report.ts";
+
+/** What an experiment script declares about itself. */
+export interface ExperimentSpec<C extends CommonConfig> {
+  /** File stem of the report, the saved model and the checkpoint, e.g. "01_baseline". */
+  name: string;
+  /** Report title. */
+  title: string;
+  /** One paragraph for the report: what the experiment is and what the study did. */
+  story: string;
+  /** The study's test accuracy on FER2013 (stated here and nowhere else). */
+  studyAccuracy: number;
+  /** Every setting's default. */
+  defaults: C;
+  /** What `--quick` changes. */
+  quick: Partial<C>;
+  /** Flags beyond the common ones. */
+  flags?: Flags;
+  /**
+   * A suffix naming a variant of the experiment (e.g. an ablation), so its
+   * report, model and checkpoint do not overwrite the main run's:
+   * `name_<variant>`. Undefined for the main run.
+   */
+  variant?: (config: C) => string | undefined;
+}
+
+/** Options of {@link Experiment.train}; the run's config supplies the rest. */
+export interface ExperimentTrainOptions {
+  /** The optimizer, e.g. `tf.train.adam(1e-3)`. */
+  optimizer: tf.Optimizer;
+  /** Keras-style callbacks; disposed when training returns. */
+  callbacks?: Callback[];
+  /** Augmentation preset applied to every training batch (default none). */
+  augment?: AugmentPresetName;
+  /** Label smoothing of the one-hot targets (default 0). */
+  labelSmoothing?: number;
+  /** Learning rate per optimizer step from the global step (default none: the optimizer's, callbacks'). */
+  lrSchedule?: LrSchedule;
+  /** L2 weight decay added to the gradients, as PyTorch's SGD does (default 0). */
+  weightDecay?: number;
+  /** Training rows (default: the run's, `--limit-train` applied). */
+  trainRows?: Int32Array;
+  /** Epochs (default `config.epochs`). */
+  epochs?: number;
+  /**
+   * Checkpoint folder name under `<out>/checkpoints/` (default the experiment's name); false for none, which
+   * also exempts the run from `--max-minutes` (a run that cannot resume must not be cut short).
+   */
+  checkpoint?: string | false;
+  /** Seed label of the training rng (default "train": `${seed}:train`). */
+  rngLabel?: string;
+  /** Live progress line (default true). */
+  progress?: boolean;
+}
+
+/** What {@link Experiment.finish} produced. */
+export interface Finished {
+  test: ProbabilisticEvaluation;
+  val?: ProbabilisticEvaluation;
+  /** Files written (report, JSON, charts). */
+  files: string[];
+}
+
+/** A running experiment: its resolved config, data and split, and the train/finish steps. */
+export class Experiment<C extends CommonConfig> {
+  private readonly t0 = performance.now();
+  /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<variant>` for a variant. */
+  readonly name: string;
+
+  constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {
+    const variant = spec.variant?.(config);
+    this.name = variant ? `${spec.name}_${variant}` : spec.name;
+  }
+
+  /** True when training on ferlab's synthetic stand-in rather than FER2013. */
+  get synthetic(): boolean {
+    return this.prepared.dataFacts.kind === "synthetic";
+  }
+
+  /** A generator seeded from the run's seed and `label`, e.g. `rng("init")`. */
+  rng(label: string): Rng {
+    return makeRng(`${this.config.seed}:${label}`);
+  }
+
+  /** Logs to stderr (stdout stays free for machine-readable output). */
+  readonly log = (line: string): void => log(line);
+
+  /**
+   * Trains `model` in place on the run's training rows, validating on its
+   * validation rows after every epoch; checkpoints every epoch and honours
+   * `--resume` and `--max-minutes`.
+   */
+  async train(model: tf.LayersModel, opts: ExperimentTrainOptions): Promise<TrainResult> {
+    const { config, prepared } = this;
+    const callbacks = opts.callbacks ?? [];
+    const preset = opts.augment ?? "none";
+    const augmentConfig = augmentPreset(preset);
+    const checkpoint = opts.checkpoint ?? this.name;
+    try {
+      return await train({
+        model,
+        optimizer: opts.optimizer,
+        data: prepared.data,
+        trainRows: opts.trainRows ?? prepared.trainRows,
+        valRows: prepared.split.val,
+        epochs: opts.epochs ?? config.epochs,
+        batchSize: config.batchSize,
+        labelSmoothing: opts.labelSmoothing,
+        lrSchedule: opts.lrSchedule,
+        weightDecay: opts.weightDecay,
+        augment: preset === "none" ? undefined : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng),
+        rng: this.rng(opts.rngLabel ?? "train"),
+        callbacks,
+        ...(checkpoint === false ? {} : { checkpoint: { dir: `${config.out}/checkpoints/${checkpoint}` } }),
+        resume: checkpoint !== false && config.resume,
+        // Only a checkpointed run may be cut short by the budget: it can resume.
+        maxSeconds: checkpoint !== false && config.maxMinutes > 0
+          ? config.maxMinutes * 60 - this.elapsedSeconds()
+          : undefined,
+        bnRecalibrationRows: config.bnRecalRows,
+        progress: opts.progress ?? true,
+      });
+    } finally {
+      callbacks.forEach((c) => c.dispose?.());
+    }
+  }
+
+  /** Seconds since the experiment started. */
+  elapsedSeconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  /** True once `--max-minutes` (when set) has passed since the experiment started. */
+  outOfTime(): boolean {
+    return this.config.maxMinutes > 0 && this.elapsedSeconds() >= this.config.maxMinutes * 60;
+  }
+
+  /** A seeded random subset of `n` training rows (all of them when there are fewer), e.g. for a search. */
+  sampleTrainRows(n: number, label: string): Int32Array {
+    const rows = this.prepared.trainRows;
+    if (n <= 0 || n >= rows.length) return rows;
+    return shuffleInPlace(Int32Array.from(rows), this.rng(label)).slice(0, n);
+  }
+
+  /**
+   * Writes the report of a run that ended before it had a model to evaluate
+   * (e.g. a search cut short by `--max-minutes`): the story, a bold note of
+   * `why`, the extras, the run facts and the resolved config.
+   */
+  async reportUnfinished(why: string, extras: ReportExtras = {}): Promise<string[]> {
+    const { spec, config, prepared } = this;
+    const files = await writeUnfinishedReport(config.out, {
+      name: this.name,
+      title: spec.title,
+      story: spec.story,
+      studyAccuracy: spec.studyAccuracy,
+      config,
+      prepared,
+      wallSeconds: this.elapsedSeconds(),
+      why,
+      extras,
+    });
+    log(`wrote ${files.join(", ")}`);
+    return files;
+  }
+
+  /**
+   * Evaluates `model` on the test rows (and validation rows), saves it under
+   * `<out>/models/<name>/`, and writes the report, its charts and JSON.
+   */
+  async finish(model: tf.LayersModel, training: TrainResult, extras: ReportExtras = {}): Promise<Finished> {
+    const { spec, config, prepared } = this;
+    const test = await evaluate(model, prepared.data, prepared.split.test);
+    const val = prepared.split.val.length ? await evaluate(model, prepared.data, prepared.split.val) : undefined;
+    const vsStudy = this.synthetic ? "synthetic data, not comparable with the study's" : "study:";
+    log(
+      `test accuracy ${(100 * test.accuracy).toFixed(2)}% on ${test.n} images, NLL ${
+        test.calibration.nll.toFixed(4)
+      }, ` +
+        `ECE ${(100 * test.calibration.ece).toFixed(2)}% (${vsStudy} ${(100 * spec.studyAccuracy).toFixed(2)}%)`,
+    );
+    const modelDir = `models/${this.name}`;
+    await saveModel(model, `${config.out}/${modelDir}`);
+    const summary: string[] = [];
+    model.summary(100, undefined, (line: string) => summary.push(line));
+    const files = await writeExperimentReport(config.out, {
+      name: this.name,
+      title: spec.title,
+      story: spec.story,
+      studyAccuracy: spec.studyAccuracy,
+      config,
+      prepared,
+      model: { params: model.countParams(), flopsPerImage: countFlops(model), summary },
+      training,
+      test,
+      val,
+      wallSeconds: this.elapsedSeconds(),
+      modelDir,
+      extras,
+    });
+    log(`wrote ${files.join(", ")}`);
+    return { test, val, files };
+  }
+}
+
+/** Logs the resolved config, then prepares backend, data and split. */
+function prepareLogged<C extends CommonConfig>(config: C, name: string): Promise<Prepared> {
+  log(`${name}: ${JSON.stringify(config)}`);
+  return prepare(config);
+}
+
+/**
+ * Runs an experiment script: resolves its config from `argv` (printing
+ * `--help`), prepares backend, data and split, then calls `body`. User
+ * errors print as one message; the process exits when `body` is done.
+ */
+export function runExperiment<C extends CommonConfig>(
+  spec: ExperimentSpec<C>,
+  body: (exp: Experiment<C>) => Promise<void>,
+  argv: string[] = Deno.args,
+): Promise<never> {
+  return runMain(async () => {
+    const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.defaults, spec.quick, spec.flags);
+    if (!config) return;
+    const exp = new Experiment(spec, config, await prepareLogged(config, spec.name));
+    await body(exp);
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * Runs a project script in a subprocess as its `deno task` does, under the
+ * task's permission set, with the test's temp folders added to it.
+ *
+ * @module
+ */
+import { denoCommand, type ExtraPaths, scriptArgs } from "../../lib/cli/permissions.ts";
+
+/** What a script run printed and how it ended. */
+export interface ScriptRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link runScript}. */
+export interface RunScriptOptions {
+  /** Paths the script may use besides its set's (the test's temp dirs). */
+  extra?: ExtraPaths;
+  /** Working directory of the subprocess. */
+  cwd?: string;
+}
+
+/** Runs `script` (a path relative to the project root, or absolute) with `args`. */
+export async function runScript(script: string, args: string[], opts: RunScriptOptions = {}): Promise<ScriptRun> {
+  const path = new URL(`../../${script}`, import.meta.url).pathname;
+  const out = await new Deno.Command(denoCommand(), {
+    args: scriptArgs(script.startsWith("/") ? script : path, args, opts.extra),
+    stdout: "piped",
+    stderr: "piped",
+    cwd: opts.cwd,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

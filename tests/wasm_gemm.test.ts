@@ -1,0 +1,207 @@
+/**
+ * ferlab's wasm SIMD conv kernels (`lib/backend/wasm/kernels/conv_gemm.c`)
+ * against TF.js's reference cpu backend on awkward shapes, their plain-SIMD
+ * fallback, and their threads (more than the machine has cores).
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import assert from "node:assert/strict";
+import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
+import { gemmInfo } from "../lib/backend/wasm/gemm_pool.ts";
+import { makeRng, type Rng } from "../lib/rng.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
+
+tf.enableProdMode();
+await tf.setBackend("wasm");
+installWasmTrainingKernels();
+
+type Shape4 = [number, number, number, number];
+
+function randArray(n: number, rng: Rng): Float32Array {
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+/** Error relative to the output's scale: sums of thousands of terms round differently in another order. */
+function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string) {
+  assert.equal(a.length, b.length, `${what}: length`);
+  let worst = 0, at = -1, scale = 1;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]) / scale;
+    if (e > worst) [worst, at] = [e, i];
+  }
+  assert.ok(worst <= tol, `${what}: max rel error ${worst} at ${at} (wasm ${a[at]} vs cpu ${b[at]})`);
+}
+
+/** Forward output and the gradients of Σ conv·dy w.r.t. x and w (and bias), on one backend. */
+async function convOn(
+  backend: string,
+  x: Float32Array,
+  xs: Shape4,
+  w: Float32Array,
+  ws: Shape4,
+  dy: Float32Array,
+  stride: number,
+  pad: "same" | "valid",
+  fused?: { bias: Float32Array; activation: "linear" | "relu" },
+): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const xt = tf.tensor4d(x, xs), wt = tf.tensor4d(w, ws);
+  const bt = fused ? tf.tensor1d(fused.bias) : undefined;
+  const conv = (a: tf.Tensor4D, b: tf.Tensor4D, c?: tf.Tensor) =>
+    fused
+      ? tf.fused.conv2d({ x: a, filter: b, strides: stride, pad, bias: c, activation: fused.activation })
+      : tf.conv2d(a, b, stride, pad);
+  const y = conv(xt, wt, bt);
+  const dyt = tf.tensor(dy, y.shape);
+  const ins = bt ? [xt, wt, bt] : [xt, wt];
+  const grads = tf.grads((...v: tf.Tensor[]) =>
+    tf.sum(tf.mul(conv(v[0] as tf.Tensor4D, v[1] as tf.Tensor4D, v[2]), dyt))
+  )(
+    ins,
+  );
+  const out = await Promise.all([y, ...grads].map(async (t) => (await t.data()) as Float32Array));
+  tf.dispose([xt, wt, y, dyt, ...grads, ...(bt ? [bt] : [])]);
+  return out;
+}
+
+/** [x shape, filter shape, stride, padding]: odd sizes, channels that are not multiples of 4, batch 1, 1×1 maps. */
+const CASES: [Shape4, Shape4, number, "same" | "valid"][] = [
+  [[1, 1, 1, 5], [1, 1, 5, 7], 1, "same"], // 1×1 map, 1×1 kernel, batch 1
+  [[1, 1, 1, 6], [3, 3, 6, 5], 1, "same"], // 1×1 map, every tap but the centre in the padding
+  [[1, 9, 7, 5], [3, 3, 5, 7], 2, "same"],
+  [[2, 9, 7, 13], [3, 3, 13, 9], 2, "valid"],
+  [[2, 8, 8, 3], [2, 2, 3, 5], 2, "valid"], // even kernel
+  [[2, 7, 7, 2], [3, 3, 2, 6], 1, "same"], // few input channels: our forward and the narrow input gradient
+  [[3, 10, 9, 1], [5, 5, 1, 4], 2, "same"], // a first layer, stride 2
+  [[1, 6, 6, 9], [3, 3, 9, 70], 1, "same"], // input gradient's K = 630: two K blocks
+  [[8, 24, 24, 16], [3, 3, 16, 16], 1, "same"], // filter gradient over several M chunks
+];
+
+Deno.test("conv forward and gradients on ferlab's kernels match cpu on awkward shapes", async () => {
+  const rng = makeRng("gemm-cases");
+  for (const [xs, ws, s, pad] of CASES) {
+    const yShape = tf.backend_util.computeConv2DInfo(xs, ws, s, 1, pad).outShape;
+    const size = (sh: number[]) => sh.reduce((a, b) => a * b, 1);
+    const x = randArray(size(xs), rng), w = randArray(size(ws), rng), dy = randArray(size(yShape), rng);
+    const ours = await convOn("wasm", x, xs, w, ws, dy, s, pad);
+    const ref = await convOn("cpu", x, xs, w, ws, dy, s, pad);
+    const what = `x ${xs} w ${ws} stride ${s} ${pad}`;
+    ["y", "dx", "dw"].forEach((name, i) => assertClose(ours[i], ref[i], 2e-5, `${what}: ${name}`));
+  }
+  await tf.setBackend("wasm");
+  assert.ok(gemmInfo(), "the GEMM kernels should have been loaded");
+});
+
+Deno.test("fused conv with bias and relu on ferlab's forward kernel matches cpu", async () => {
+  const rng = makeRng("gemm-fused");
+  for (const activation of ["linear", "relu"] as const) {
+    const xs: Shape4 = [2, 9, 8, 1], ws: Shape4 = [3, 3, 1, 11];
+    const x = randArray(2 * 9 * 8, rng), w = randArray(99, rng), dy = randArray(2 * 9 * 8 * 11, rng);
+    const bias = randArray(11, rng);
+    const ours = await convOn("wasm", x, xs, w, ws, dy, 1, "same", { bias, activation });
+    const ref = await convOn("cpu", x, xs, w, ws, dy, 1, "same", { bias, activation });
+    ["y", "dx", "dw", "dbias"].forEach((name, i) => assertClose(ours[i], ref[i], 2e-5, `${activation}: ${name}`));
+  }
+  await tf.setBackend("wasm");
+});
+
+/** Runs a script in the project (its import map) and returns its last stdout line as JSON. */
+async function runScript(source: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const child = new Deno.Command(denoCommand(), {
+    args: ["run", "-P=experiment", "--config", new URL("../deno.json", import.meta.url).pathname, "-"],
+    cwd: new URL("..", import.meta.url),
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(source));
+  await writer.close();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
+/** A script: conv gradients of a fixed problem on wasm with `threads`, printed with the kernels' info. */
+function gradientScript(threads: number): string {
+  const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
+  return `
+    import * as tf from "@tensorflow/tfjs";
+    import { selectBackend } from ${lib("backend/select.ts")};
+    import { makeRng } from ${lib("rng.ts")};
+    const info = await selectBackend("wasm", { threads: ${threads} });
+    const rng = makeRng("threads");
+    const r = (shape) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape);
+    const x = r([6, 14, 13, 1]), w1 = r([3, 3, 1, 10]), w2 = r([3, 3, 10, 12]);
+    const f = (x, w1, w2) => {
+      const h = tf.leakyRelu(tf.conv2d(x, w1, 1, "same"), 0.1);
+      const y = tf.conv2d(h, w2, 2, "same");
+      return tf.sum(tf.mul(y, y));
+    };
+    const g = tf.grads((w1, w2) => f(x, w1, w2))([w1, w2]);
+    const gx = tf.grad((h) => tf.sum(tf.square(tf.conv2d(h, w2, 1, "valid"))))(r([3, 11, 9, 10]));
+    console.log(JSON.stringify({ convKernels: info.convKernels, grads: [...g, gx].map((t) => Array.from(t.dataSync())) }));
+    Deno.exit(0);`;
+}
+
+Deno.test({
+  name: "more threads than cores give exactly the one-thread results, run after run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const many = Math.min(8, 2 * navigator.hardwareConcurrency);
+    const one = await runScript(gradientScript(1));
+    const a = await runScript(gradientScript(many));
+    const b = await runScript(gradientScript(many));
+    assert.equal((one.convKernels as { threads: number }).threads, 1);
+    assert.equal((a.convKernels as { threads: number }).threads, many, JSON.stringify(a.convKernels));
+    assert.deepEqual(a.grads, b.grads, `two runs with ${many} threads differ`);
+    assert.deepEqual(a.grads, one.grads, `${many} threads differ from one`);
+  },
+});
+
+Deno.test({
+  name: "the plain-SIMD fallback runs when asked for, says so, and matches relaxed SIMD",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const relaxed = await runScript(gradientScript(2));
+    const plain = await runScript(gradientScript(2), { FERLAB_WASM_SIMD: "plain" });
+    assert.equal((relaxed.convKernels as { flavour: string }).flavour, "relaxed-simd");
+    assert.equal((plain.convKernels as { flavour: string }).flavour, "simd");
+    (relaxed.grads as number[][]).forEach((g, i) =>
+      assertClose(Float32Array.from((plain.grads as number[][])[i]), Float32Array.from(g), 1e-5, `gradient ${i}`)
+    );
+  },
+});
+
+Deno.test("ReLU, LeakyReLU and 2×2 max-pool gradients in wasm SIMD match cpu (ties, odd sizes, 5 channels)", async () => {
+  const rng = makeRng("simd-loops");
+  for (const shape of [[2, 7, 9, 5], [1, 8, 8, 8], [3, 3, 3, 3]] as Shape4[]) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // values rounded to halves: many ties in the pooling windows, and exact zeros for LeakyReLU
+    const x = Float32Array.from({ length: n }, () => Math.round(2 * rng.normal()) / 2);
+    const results: Float32Array[][] = [];
+    for (const backend of ["wasm", "cpu"]) {
+      await tf.setBackend(backend);
+      const xt = tf.tensor4d(x, shape);
+      const f = (v: tf.Tensor) => {
+        const a = tf.add(tf.leakyRelu(v, 0.1), tf.relu(tf.mul(v, -1))) as tf.Tensor4D;
+        const p = tf.maxPool(a, 2, 2, "valid");
+        return tf.sum(tf.mul(p, tf.range(1, p.size + 1).reshape(p.shape)));
+      };
+      const y = tf.concat([tf.leakyRelu(xt, 0.1), tf.relu(xt)]);
+      const g = tf.grad(f)(xt);
+      results.push([(await y.data()) as Float32Array, (await g.data()) as Float32Array]);
+      tf.dispose([xt, y, g]);
+    }
+    assertClose(results[0][0], results[1][0], 0, `${shape}: leaky relu, relu`);
+    assertClose(results[0][1], results[1][1], 1e-6, `${shape}: gradient through pool, leaky relu and relu`);
+  }
+  await tf.setBackend("wasm");
+});
