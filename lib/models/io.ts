@@ -12,6 +12,10 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic_write.ts";
 import { DataError } from "../data/fer2013.ts";
+// Custom layers a saved ferlab model may contain (registered on import), so that every loader can rebuild it.
+import "../transfer/preprocess.ts";
+import "../transfer/graph_layer.ts";
+import "../transfer/frozen_bn.ts";
 
 /** A tensor with the name it is saved under. */
 export interface NamedTensor {
