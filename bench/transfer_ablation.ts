@@ -9,8 +9,8 @@
  */
 import { COMMON_DEFAULTS } from "../lib/cli/args.ts";
 import { log, prepare } from "../lib/harness/prepare.ts";
-import { mdTable, pct } from "../lib/report/markdown.ts";
 import { ablationVariants, runAblation } from "../lib/transfer/phases.ts";
+import { ablationTable } from "../lib/transfer/report.ts";
 const t0 = performance.now();
 const rows = Number(Deno.args[0] ?? 600);
 const prepared = await prepare({ ...COMMON_DEFAULTS, data: "../shared/data/fer2013-dev.csv.gz", backend: "wasm" });
@@ -35,34 +35,7 @@ const res = await runAblation(variants, {
   seed: 42,
   log,
 });
-const md = mdTable(
-  [
-    "variant",
-    "backbone",
-    "size",
-    "BN",
-    "fine-tune",
-    "head-only val",
-    "final val",
-    "extract img/s",
-    "fine-tune img/s",
-    "seconds",
-  ],
-  res.map((
-    a,
-  ) => [
-    a.label,
-    a.backbone,
-    String(a.model.size),
-    a.model.freezeBatchNorm ? "frozen" : "batch stats",
-    a.fineTuneEpochs ? `top ${a.model.fineTuneBlocks}, ${a.fineTuneEpochs} ep` : "none",
-    pct(a.headValAcc, 1),
-    pct(a.valAcc, 1),
-    a.extractImagesPerSec.toFixed(1),
-    Number.isFinite(a.fineTuneImagesPerSec) ? a.fineTuneImagesPerSec.toFixed(1) : "–",
-    a.seconds.toFixed(0),
-  ]),
-);
+const md = ablationTable(res, true);
 const text = `${rows} train / ${Math.ceil(rows / 3)} val rows, ${new Date().toISOString()}, ${
   ((performance.now() - t0) / 1000).toFixed(0)
 } s\n\n${md}\n`;

@@ -255,13 +255,8 @@ export async function writeExperimentReport<C extends CommonConfig>(
 }
 
 /** What {@link writeUnfinishedReport} needs. */
-export interface UnfinishedRun<C extends CommonConfig> {
-  name: string;
-  title: string;
-  story: string;
-  studyAccuracy: number;
-  config: C;
-  prepared: Prepared;
+export interface UnfinishedRun<C extends CommonConfig>
+  extends Pick<ExperimentRun<C>, "name" | "title" | "story" | "studyAccuracy" | "config" | "prepared"> {
   wallSeconds: number;
   /** Why there is no final model yet, and how to continue. */
   why: string;

@@ -171,6 +171,21 @@ function runNode(
     const v = ints(n.attr?.[key]);
     return v.length === 4 ? [v[1], v[2]] as [number, number] : [1, 1] as [number, number];
   };
+  /** Arguments of a (depthwise) conv node; a plain one has no fused bias or activation. */
+  const convArgs = (plain: boolean) => {
+    checkNhwc(n);
+    const f = plain ? { bias: false, activation: "linear" as Activation, alpha: undefined } : fusedOps(n);
+    return {
+      x: x() as tf.Tensor4D,
+      filter: get(ins[1]) as tf.Tensor4D,
+      strides: s2("strides"),
+      pad: padding(n) as "same",
+      dilations: s2("dilations"),
+      bias: f.bias ? get(ins[2]) : undefined,
+      activation: f.activation,
+      leakyreluAlpha: f.alpha,
+    };
+  };
   switch (n.op) {
     case "Placeholder":
       return input;
@@ -202,37 +217,13 @@ function runNode(
     case "Softmax":
       return tf.softmax(x());
     case "Conv2D":
-    case "_FusedConv2D": {
-      checkNhwc(n);
-      const f = n.op === "Conv2D" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
+    case "_FusedConv2D":
       // tf.fused fuses bias and activation when no gradient is being taped, and
       // falls back to separate (differentiable) ops when one is
-      return tf.fused.conv2d({
-        x: x() as tf.Tensor4D,
-        filter: get(ins[1]) as tf.Tensor4D,
-        strides: s2("strides"),
-        pad: padding(n) as "same",
-        dilations: s2("dilations"),
-        bias: f.bias ? get(ins[2]) : undefined,
-        activation: f.activation,
-        leakyreluAlpha: (f as { alpha?: number }).alpha,
-      });
-    }
+      return tf.fused.conv2d(convArgs(n.op === "Conv2D"));
     case "DepthwiseConv2dNative":
-    case "FusedDepthwiseConv2dNative": {
-      checkNhwc(n);
-      const f = n.op === "DepthwiseConv2dNative" ? { bias: false, activation: "linear" as Activation } : fusedOps(n);
-      return tf.fused.depthwiseConv2d({
-        x: x() as tf.Tensor4D,
-        filter: get(ins[1]) as tf.Tensor4D,
-        strides: s2("strides"),
-        pad: padding(n) as "same",
-        dilations: s2("dilations"),
-        bias: f.bias ? get(ins[2]) : undefined,
-        activation: f.activation,
-        leakyreluAlpha: (f as { alpha?: number }).alpha,
-      });
-    }
+    case "FusedDepthwiseConv2dNative":
+      return tf.fused.depthwiseConv2d(convArgs(n.op === "DepthwiseConv2dNative"));
     case "FusedBatchNorm":
     case "FusedBatchNormV3": {
       const eps = n.attr?.epsilon?.f ?? 1e-3;

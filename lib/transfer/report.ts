@@ -80,32 +80,7 @@ export function transferMarkdown(r: TransferReport): string {
     p1.memoryCurve.map((m) => [fmtInt(m.images), mb(m.rssBytes), mb(m.wasmHeapBytes), mb(m.tensorBytes)]),
   );
   const m = r.materialised;
-  const ablation = r.ablation.length
-    ? mdTable(
-      [
-        "variant",
-        "backbone",
-        "size",
-        "BN",
-        "fine-tune",
-        "head-only val",
-        "final val",
-        "extract img/s",
-        "fine-tune img/s",
-      ],
-      r.ablation.map((a) => [
-        a.label,
-        a.backbone,
-        String(a.model.size),
-        a.model.freezeBatchNorm ? "frozen" : "batch stats",
-        a.fineTuneEpochs ? `top ${a.model.fineTuneBlocks}, ${a.fineTuneEpochs} ep` : "none",
-        pct(a.headValAcc, 1),
-        pct(a.valAcc, 1),
-        a.extractImagesPerSec.toFixed(1),
-        Number.isFinite(a.fineTuneImagesPerSec) ? a.fineTuneImagesPerSec.toFixed(1) : "–",
-      ]),
-    )
-    : "_No ablation in this run (see `--ablation-rows`)._";
+  const ablation = r.ablation.length ? ablationTable(r.ablation) : "_No ablation in this run (see `--ablation-rows`)._";
   const ab = r.ablation[0];
   const others = mdTable(
     ["experiment", "study", "ferlab"],
@@ -283,4 +258,37 @@ export async function reportTransfer(r: TransferRunInputs): Promise<string[]> {
   const { blockOf: _b, source: _s, ...spec } = sections.backbone;
   await writeFileAtomic(json, JSON.stringify({ ...sections, backbone: spec }, null, 1));
   return [...files, json];
+}
+
+/**
+ * The ablation's Markdown table, one row per variant; `withSeconds` adds each
+ * variant's wall time (the standalone short run reports it).
+ */
+export function ablationTable(rows: readonly AblationRow[], withSeconds = false): string {
+  return mdTable(
+    [
+      "variant",
+      "backbone",
+      "size",
+      "BN",
+      "fine-tune",
+      "head-only val",
+      "final val",
+      "extract img/s",
+      "fine-tune img/s",
+      ...(withSeconds ? ["seconds"] : []),
+    ],
+    rows.map((a) => [
+      a.label,
+      a.backbone,
+      String(a.model.size),
+      a.model.freezeBatchNorm ? "frozen" : "batch stats",
+      a.fineTuneEpochs ? `top ${a.model.fineTuneBlocks}, ${a.fineTuneEpochs} ep` : "none",
+      pct(a.headValAcc, 1),
+      pct(a.valAcc, 1),
+      a.extractImagesPerSec.toFixed(1),
+      Number.isFinite(a.fineTuneImagesPerSec) ? a.fineTuneImagesPerSec.toFixed(1) : "–",
+      ...(withSeconds ? [a.seconds.toFixed(0)] : []),
+    ]),
+  );
 }
