@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { BackboneError, fetchModel, formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
 import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/transfer/graph_layer.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
+import { countFlops } from "../lib/models/flops.ts";
 import { loadModel, saveModel } from "../lib/models/io.ts";
 import { writeTinyGraphModel } from "./transfer_fixtures.ts";
 
@@ -33,6 +34,18 @@ Deno.test("GraphLayer computes what stock TF.js's GraphModel computes", async ()
   // the feature node is the classifier's input: the pooled 4-channel map
   assert.equal(featureNode((artifacts.modelTopology as { node: never[] }).node), "net/pool");
   stock.dispose();
+});
+
+Deno.test("a graph layer counts the FLOPs of its convolutions and matrix product", async () => {
+  const layer = graphLayerFromArtifacts(await readModelDir(dir), { outputNode: "Identity" });
+  const input = tf.input({ shape: [8, 8, 3] });
+  const model = tf.model({ inputs: input, outputs: layer.apply(input) as tf.SymbolicTensor });
+  // stem: 3×3×3 conv, stride 2 → 4×4×4; block_1: 3×3 depthwise on 4×4×4; logits: 4 → 3 (2 FLOPs per multiply-add)
+  const hand = 2 * (4 * 4 * 4 * 27) + 2 * (4 * 4 * 4 * 9) + 2 * (4 * 3);
+  assert.equal(layer.flopsPerExample([8, 8, 3]), hand);
+  assert.equal(countFlops(model), hand);
+  // a larger input costs more: the convolutions scale with the map
+  assert.equal(layer.flopsPerExample([16, 16, 3]), 4 * (hand - 24) + 24);
 });
 
 Deno.test("gradients reach exactly the trainable graph weights, and training lowers the loss", async () => {

@@ -77,6 +77,8 @@ export interface ExperimentTrainOptions {
   lrSchedule?: LrSchedule;
   /** L2 weight decay added to the gradients, as PyTorch's SGD does (default 0). */
   weightDecay?: number;
+  /** Micro-batch: gradients accumulated over batch/microBatch slices, bounding activation memory (default none). */
+  microBatch?: number;
   /** Training rows (default: the run's, `--limit-train` applied). */
   trainRows?: Int32Array;
   /** Epochs (default `config.epochs`). */
@@ -93,11 +95,21 @@ export interface ExperimentTrainOptions {
 }
 
 /** What {@link Experiment.finish} produced. */
-export interface Finished {
-  test: ProbabilisticEvaluation;
-  val?: ProbabilisticEvaluation;
+export interface Finished extends Evaluated {
   /** Files written (report, JSON, charts). */
   files: string[];
+}
+
+/**
+ * Report additions, or a function that makes them from the final evaluations
+ * (for sections that quote the test accuracy).
+ */
+export type ExtrasOf = ReportExtras | ((results: Evaluated) => ReportExtras | Promise<ReportExtras>);
+
+/** The final evaluations {@link Experiment.finish} makes. */
+export interface Evaluated {
+  test: ProbabilisticEvaluation;
+  val?: ProbabilisticEvaluation;
 }
 
 /** A running experiment: its resolved config, data and split, and the train/finish steps. */
@@ -144,6 +156,7 @@ export class Experiment<C extends CommonConfig> {
         valRows: prepared.split.val,
         epochs: opts.epochs ?? config.epochs,
         batchSize: config.batchSize,
+        microBatch: opts.microBatch,
         labelSmoothing: opts.labelSmoothing,
         lrSchedule: opts.lrSchedule,
         weightDecay: opts.weightDecay,
@@ -205,9 +218,10 @@ export class Experiment<C extends CommonConfig> {
 
   /**
    * Evaluates `model` on the test rows (and validation rows), saves it under
-   * `<out>/models/<name>/`, and writes the report, its charts and JSON.
+   * `<out>/models/<name>/`, and writes the report, its charts and JSON with
+   * the experiment's `extras`.
    */
-  async finish(model: tf.LayersModel, training: TrainResult, extras: ReportExtras = {}): Promise<Finished> {
+  async finish(model: tf.LayersModel, training: TrainResult, extrasOf: ExtrasOf = {}): Promise<Finished> {
     const { spec, config, prepared } = this;
     const test = await evaluate(model, prepared.data, prepared.split.test);
     const val = prepared.split.val.length ? await evaluate(model, prepared.data, prepared.split.val) : undefined;
@@ -218,6 +232,7 @@ export class Experiment<C extends CommonConfig> {
       }, ` +
         `ECE ${(100 * test.calibration.ece).toFixed(2)}% (${vsStudy} ${(100 * spec.studyAccuracy).toFixed(2)}%)`,
     );
+    const extras = typeof extrasOf === "function" ? await extrasOf({ test, val }) : extrasOf;
     const modelDir = `models/${this.name}`;
     await saveModel(model, `${config.out}/${modelDir}`);
     const summary: string[] = [];

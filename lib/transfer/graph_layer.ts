@@ -292,12 +292,35 @@ function withoutTape<T>(fn: () => T): T {
  * Runs the scheduled nodes. `value(name)` gives a float constant's tensor,
  * `consts` the integer ones. Pure tf ops throughout, so gradients flow.
  */
+/** 2 × multiply-adds of one node for one example (0 for the cheap element-wise ops). */
+function nodeFlops(n: GraphNode, ins: tf.Tensor[], out: tf.Tensor): number {
+  const perExample = out.size / out.shape[0];
+  switch (n.op) {
+    case "Conv2D":
+    case "_FusedConv2D": {
+      const [kh, kw, cin] = ins[1].shape; // filter [kh, kw, in, out]
+      return 2 * perExample * kh * kw * cin;
+    }
+    case "DepthwiseConv2dNative":
+    case "FusedDepthwiseConv2dNative": {
+      const [kh, kw] = ins[1].shape;
+      return 2 * perExample * kh * kw;
+    }
+    case "MatMul":
+    case "_FusedMatMul":
+      return 2 * perExample * ins[0].shape.at(-1)!;
+    default:
+      return 0;
+  }
+}
+
 function execute(
   order: GraphNode[],
   input: tf.Tensor,
   value: (name: string) => tf.Tensor,
   consts: Consts,
   frozen: Set<string> = new Set(),
+  observe?: (n: GraphNode, ins: tf.Tensor[], out: tf.Tensor) => void,
 ): tf.Tensor {
   const out = new Map<string, tf.Tensor[]>();
   // Consumers left per node, so frozen intermediates are freed as soon as they are used up.
@@ -332,6 +355,7 @@ function execute(
     const ins = (n.input ?? []).filter((r) => !r.startsWith("^"));
     const run = () => runNode(n, get, constOf, input, value, consts);
     const r = frozen.has(n.name) ? withoutTape(run) : run();
+    observe?.(n, ins.map(get), r);
     out.set(n.name, [r]);
     if (disposable.has(n.name) && r !== input) owned.add(n.name);
     for (const ref of ins) {
@@ -446,6 +470,23 @@ export class GraphLayer extends tf.layers.Layer {
     const shape = y.shape;
     tf.dispose([probe, y]);
     return [inputShape[0], ...shape.slice(1)];
+  }
+
+  /**
+   * Forward FLOPs of one example of shape `inputDims` (height, width,
+   * channels): 2 × the multiply-adds of the graph's convolutions and matrix
+   * products, counted from the shapes of one run on a zero image.
+   */
+  flopsPerExample(inputDims: number[]): number {
+    let flops = 0;
+    const probe = tf.zeros([1, ...inputDims]);
+    const y = tf.tidy(() =>
+      execute(this.order, probe, (name) => this.weightOf.get(name)!.read(), this.consts, undefined, (n, ins, out) => {
+        flops += nodeFlops(n, ins, out);
+      })
+    );
+    tf.dispose([probe, y]);
+    return flops;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

@@ -2,19 +2,16 @@
  * The transfer-specific part of experiment 04's report: the backbone and
  * what it was trained on, speed and memory per phase, the study's way of
  * materialising the upsampled set, the ablation, and the study's conclusion
- * checked against this run. Appended to the standard experiment report.
+ * checked against this run. Added to the standard experiment report as its
+ * extras.
  *
  * @module
  */
 import { join } from "node:path";
-import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
-import { evaluate } from "../eval/metrics.ts";
-import type { Prepared } from "../harness/prepare.ts";
-import { writeExperimentReport } from "../harness/report.ts";
-import { saveModel } from "../models/io.ts";
+import type { Evaluated, Experiment } from "../harness/experiment.ts";
+import type { ReportExtras } from "../harness/report.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
-import { writeFileAtomic } from "../atomic_write.ts";
-import type { Callback, EpochLog } from "../train/callbacks.ts";
+import type { EpochLog } from "../train/callbacks.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { BackboneSpec, LoadedBackbone } from "./backbone.ts";
 import type { TransferConfig } from "./config.ts";
@@ -38,8 +35,8 @@ export interface TransferReport {
   testAcc: number;
   materialised: MaterialisedCost;
   ablation: AblationRow[];
-  /** Test accuracies of other experiments' reports found beside this one. */
-  others: { name: string; acc: number }[];
+  /** Other experiments' reports found beside this one: the study's and our test accuracy. */
+  others: { name: string; title: string; study: number; acc: number }[];
   synthetic: boolean;
 }
 
@@ -85,12 +82,10 @@ export function transferMarkdown(r: TransferReport): string {
   const others = mdTable(
     ["experiment", "study", "ferlab"],
     [
-      ["01 baseline CNN", "53.43%", r.others.find((o) => o.name.startsWith("01"))?.acc.toFixed(4) ?? "see its report"],
-      ["02 tuned GAP CNN", "53.01%", r.others.find((o) => o.name.startsWith("02"))?.acc.toFixed(4) ?? "see its report"],
-      ["03 deep CNN", "62%", r.others.find((o) => o.name.startsWith("03"))?.acc.toFixed(4) ?? "see its report"],
+      ...r.others.map((o) => [o.title, Number.isFinite(o.study) ? pct(o.study) : "no number", pct(o.acc)]),
       ["04 transfer, head only", "failed (no number)", pct(p1.testAcc)],
       ["04 transfer, fine-tuned", "failed (no number)", r.phase2.length ? pct(r.testAcc) : "not run yet"],
-    ].map((row) => row.map((c) => (/^0\.\d+$/.test(c) ? pct(Number(c)) : c))),
+    ],
   );
   return [
     "## Transfer learning",
@@ -169,95 +164,64 @@ function conclusion(r: TransferReport): string {
   return lines.join(" ");
 }
 
-/** Inputs of {@link reportTransfer}: what experiment 04 has at its end. */
+/** Inputs of {@link transferExtras}: what experiment 04 has at its end. */
 export interface TransferRunInputs {
-  name: string;
-  config: TransferConfig;
-  prepared: Prepared;
+  exp: Experiment<TransferConfig>;
   t: TransferModel;
   backbone: LoadedBackbone;
   phase1: HeadPhaseResult;
   training: TrainResult;
   phase2Peak: MemorySample;
-  test: ProbabilisticEvaluation;
   materialised: MaterialisedCost;
   ablation: AblationRow[];
-  callbacks: Callback[];
-  /** `performance.now()` at the script's start. */
-  t0: number;
 }
 
-/** Test accuracies from other experiments' JSON reports in `dir`. */
-async function otherResults(dir: string): Promise<{ name: string; acc: number }[]> {
-  const out: { name: string; acc: number }[] = [];
+/** The study's and our test accuracies from the other experiments' JSON reports in `dir`. */
+async function otherResults(dir: string, self: string): Promise<TransferReport["others"]> {
+  const out: TransferReport["others"] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
-      const m = /^(0[123]_[a-z_]+)\.json$/.exec(e.name);
-      if (!m) continue;
+      const m = /^(\d\d_[a-z0-9_]+)\.json$/.exec(e.name);
+      if (!m || m[1] === self) continue;
       const j = JSON.parse(await Deno.readTextFile(join(dir, e.name)));
-      if (typeof j.testAccuracy === "number") out.push({ name: m[1], acc: j.testAccuracy });
+      if (typeof j.testAccuracy !== "number") continue;
+      const study = typeof j.studyAccuracy === "number" ? j.studyAccuracy : NaN; // NaN is written as null
+      out.push({ name: m[1], title: String(j.title ?? m[1]), study, acc: j.testAccuracy });
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  return out;
+  return out.sort((x, y) => x.name.localeCompare(y.name));
 }
 
 /**
- * Saves the fine-tuned model and writes experiment 04's report: the
- * standard experiment report (phase 2 as its training) followed by the
- * transfer sections, plus `<name>.transfer.json` with their numbers.
+ * Experiment 04's additions to the standard report, made from the final
+ * evaluation: the transfer sections (after the results), the model's FLOPs
+ * as the graph counts them, and their numbers under `transfer` in the JSON.
  */
-export async function reportTransfer(r: TransferRunInputs): Promise<string[]> {
-  const { config, prepared, t } = r;
-  r.callbacks.forEach((c) => c.dispose?.());
-  const modelDir = `models/${r.name}`;
-  await saveModel(t.model, `${config.out}/${modelDir}`);
-  const summary: string[] = [];
-  t.model.summary(110, undefined, (line: string) => summary.push(line));
-  const val = prepared.split.val.length ? await evaluate(t.model, prepared.data, prepared.split.val) : undefined;
-  const files = await writeExperimentReport(config.out, {
-    name: r.name,
-    title: "Experiment 04 — transfer learning",
-    story: "The study upsampled FER2013 to 224×224 RGB for ImageNet backbones, ran out of RAM, trained unstably " +
-      "and gave up. This run resizes per batch inside the model, keeps the backbone's preprocessing and batch norm " +
-      "in inference mode, trains a new head on features cached once per image (phase 1), then fine-tunes the top " +
-      "blocks with a low learning rate (phase 2, whose history is below).",
-    studyAccuracy: NaN,
-    config,
-    prepared,
-    model: { params: t.model.countParams(), flopsPerImage: NaN, summary },
-    training: r.training,
-    test: r.test,
-    val,
-    wallSeconds: (performance.now() - r.t0) / 1000,
-    modelDir,
-  });
-  const sections: TransferReport = {
-    backbone: r.backbone.spec,
-    size: config.size,
-    featureDim: t.featureDim,
-    backboneParams: t.features.countParams(),
-    trainableBackboneParams: t.trainableBackboneParams,
-    fineTuneBlocks: config.fineTuneBlocks,
-    freezeBatchNorm: config.bn === "frozen",
-    phase1: r.phase1,
-    phase2: r.training.history,
-    phase2Peak: r.phase2Peak,
-    testAcc: r.test.accuracy,
-    materialised: r.materialised,
-    ablation: r.ablation,
-    others: await otherResults(config.out),
-    synthetic: prepared.dataFacts.kind === "synthetic",
+export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<ReportExtras> {
+  return async ({ test }) => {
+    const { config } = r.exp;
+    const sections: TransferReport = {
+      backbone: r.backbone.spec,
+      size: config.size,
+      featureDim: r.t.featureDim,
+      backboneParams: r.t.features.countParams(),
+      trainableBackboneParams: r.t.trainableBackboneParams,
+      fineTuneBlocks: config.fineTuneBlocks,
+      freezeBatchNorm: config.bn === "frozen",
+      phase1: r.phase1,
+      phase2: r.training.history,
+      phase2Peak: r.phase2Peak,
+      testAcc: test.accuracy,
+      materialised: r.materialised,
+      ablation: r.ablation,
+      others: await otherResults(config.out, r.exp.name),
+      synthetic: r.exp.synthetic,
+    };
+    const { blockOf: _b, source: _s, ...spec } = sections.backbone;
+    return { sections: [transferMarkdown(sections)], json: { transfer: { ...sections, backbone: spec } } };
   };
-  const md = join(config.out, `${r.name}.md`);
-  const base = await Deno.readTextFile(md);
-  const at = base.indexOf("## Run");
-  await writeFileAtomic(md, base.slice(0, at) + transferMarkdown(sections) + "\n" + base.slice(at));
-  const json = join(config.out, `${r.name}.transfer.json`);
-  const { blockOf: _b, source: _s, ...spec } = sections.backbone;
-  await writeFileAtomic(json, JSON.stringify({ ...sections, backbone: spec }, null, 1));
-  return [...files, json];
 }
 
 /**
