@@ -76,9 +76,7 @@ await runExperiment<Config>({
     patience: { type: "number", help: "early-stopping patience on validation accuracy (0 = off)" },
     measureSteps: { type: "number", help: "time N training steps of each architecture first (0 = skip)" },
   },
-  variant: (c) =>
-    [c.arch === "lean" ? "" : c.arch, c.labelSmoothing === 0.1 ? "" : `ls${c.labelSmoothing}`]
-      .filter(Boolean).join("_") || undefined,
+  ablations: { arch: (c) => c.arch, labelSmoothing: (c) => `ls${c.labelSmoothing}` },
 }, async (exp) => {
   const { config } = exp;
   // ## 1. Cost both architectures on this machine (a few steps each), so the report can say why it runs what it runs

@@ -23,18 +23,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
 import type { AugmentPresetName } from "../lib/data/augment.ts";
-import { planBudgetedRun, type ScheduleKind, SCHEDULES } from "../lib/harness/budget.ts";
+import { BUDGET_FLAGS, type BudgetConfig, planBudgetedRun } from "../lib/harness/budget.ts";
 import { budgetReport } from "../lib/harness/budget_report.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";
 
 // ## Config — defaults in one place; every ingredient can be switched off from the command line (an ablation).
-interface Config extends CommonConfig {
-  budgetMinutes: number;
-  schedule: ScheduleKind;
-  peakLr: number;
-  warmup: number;
+interface Config extends CommonConfig, BudgetConfig {
   nesterov: "yes" | "no";
   weightDecay: number;
   labelSmoothing: number;
@@ -54,16 +50,6 @@ const DEFAULTS: Config = {
   augment: "yardstick",
   dropout: 0.4,
 };
-// Ablation flags name their report: e.g. `--label-smoothing 0 --budget-minutes 15` → 05_budget_15min_ls0.
-const ABLATIONS: [keyof Config, (c: Config) => string][] = [
-  ["budgetMinutes", (c) => `${c.budgetMinutes}min`],
-  ["schedule", (c) => c.schedule],
-  ["nesterov", () => "nonesterov"],
-  ["weightDecay", (c) => `wd${c.weightDecay}`],
-  ["labelSmoothing", (c) => `ls${c.labelSmoothing}`],
-  ["augment", (c) => `aug-${c.augment}`],
-  ["dropout", (c) => `drop${c.dropout}`],
-];
 
 await runExperiment<Config>({
   name: "05_budget",
@@ -74,10 +60,7 @@ await runExperiment<Config>({
   defaults: DEFAULTS,
   quick: { syntheticRows: 1500, limitTrain: 640, budgetMinutes: 2, bnRecalRows: 256 },
   flags: {
-    budgetMinutes: { type: "number", help: "wall-clock budget of the whole run, in minutes" },
-    schedule: { type: "string", help: "learning-rate schedule", choices: SCHEDULES },
-    peakLr: { type: "number", help: "peak learning rate of the schedule" },
-    warmup: { type: "number", help: "fraction of the steps spent warming up" },
+    ...BUDGET_FLAGS,
     nesterov: { type: "string", help: "Nesterov momentum (no = classical momentum)", choices: ["yes", "no"] },
     weightDecay: { type: "number", help: "L2 weight decay, PyTorch-SGD style (0 = off)" },
     labelSmoothing: { type: "number", help: "label smoothing (0 = off)" },
@@ -88,9 +71,16 @@ await runExperiment<Config>({
     },
     dropout: { type: "number", help: "dropout after global average pooling (0 = off)" },
   },
-  variant: (c) =>
-    ABLATIONS.filter(([k]) => c[k] !== DEFAULTS[k] && !(k === "budgetMinutes" && c.quick)).map(([, f]) => f(c))
-      .join("_") || undefined,
+  // An ablation names its report: e.g. `--label-smoothing 0 --budget-minutes 15` → 05_budget_15min_ls0.
+  ablations: {
+    budgetMinutes: (c) => `${c.budgetMinutes}min`,
+    schedule: (c) => c.schedule,
+    nesterov: () => "nonesterov",
+    weightDecay: (c) => `wd${c.weightDecay}`,
+    labelSmoothing: (c) => `ls${c.labelSmoothing}`,
+    augment: (c) => `aug-${c.augment}`,
+    dropout: (c) => `drop${c.dropout}`,
+  },
 }, async (exp) => {
   const { config: c } = exp;
   // ## 1. Build: 4 VGG stages of 2 × (conv 3×3 → BN → ReLU), max-pool; global average pooling → dropout → softmax
@@ -131,14 +121,5 @@ await runExperiment<Config>({
   // ## 4. Evaluate on PublicTest (and PrivateTest when present), plain and with flip TTA; report against the budget,
   //       beside the ablations and every other experiment's accuracy per training minute
   const finalLr = getLearningRate(opt);
-  await exp.finish(
-    model,
-    training,
-    await budgetReport(exp, model, { budget, training, finalLr, ingredients: ingredients(c) }),
-  );
+  await exp.finish(model, training, await budgetReport(exp, model, { budget, training, finalLr }));
 });
-
-/** The recipe's ingredients as the ablation table compares them. */
-function ingredients(c: Config): Record<string, string> {
-  return Object.fromEntries(ABLATIONS.filter(([k]) => k !== "budgetMinutes").map(([k]) => [k, String(c[k])]));
-}

@@ -29,7 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
-import type { CommonConfig } from "../cli/args.ts";
+import type { CommonConfig, Flag } from "../cli/args.ts";
 import { oneHot, toImageTensor } from "../data/batches.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import { UserError } from "../errors.ts";
@@ -86,6 +86,25 @@ export interface StepProbe {
   checkpointSeconds: number;
   batchSize: number;
 }
+
+/** The settings of a budgeted run (an experiment's config extends them; its defaults stay in the script). */
+export interface BudgetConfig {
+  /** Wall-clock budget of the whole run, in minutes. */
+  budgetMinutes: number;
+  schedule: ScheduleKind;
+  /** Peak learning rate of the schedule. */
+  peakLr: number;
+  /** Fraction of the steps spent warming up. */
+  warmup: number;
+}
+
+/** Flags of {@link BudgetConfig}. */
+export const BUDGET_FLAGS: Record<keyof BudgetConfig, Flag> = {
+  budgetMinutes: { type: "number", help: "wall-clock budget of the whole run, in minutes" },
+  schedule: { type: "string", help: "learning-rate schedule", choices: SCHEDULES },
+  peakLr: { type: "number", help: "peak learning rate of the schedule" },
+  warmup: { type: "number", help: "fraction of the steps spent warming up" },
+};
 
 /** The plan of a budgeted run, as written to disk and to the report. */
 export interface BudgetRecord {

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * const training = await exp.train(model, { optimizer, lrSchedule: budget.schedule });
- * const extras = await budgetReport(exp, model, { budget, training, finalLr: getLearningRate(optimizer), ingredients });
+ * const extras = await budgetReport(exp, model, { budget, training, finalLr: getLearningRate(optimizer) });
  * await exp.finish(model, training, extras);
  * ```
  *
@@ -240,8 +240,6 @@ export interface BudgetedRun {
   training: TrainResult;
   /** The optimizer's learning rate after training. */
   finalLr: number;
-  /** The recipe's switchable ingredients, as the ablation table compares them (e.g. `{ labelSmoothing: "0.1" }`). */
-  ingredients: Record<string, string>;
   /** Stem shared by the main run and its ablations (default the experiment's spec name). */
   family?: string;
 }
@@ -263,7 +261,9 @@ export async function budgetReport<C extends CommonConfig>(
   const outcome = budgetOutcome(budget.record, training, exp.elapsedSeconds(), run.finalLr);
   // Under the official protocol the split's test rows are PrivateTest when present, else PublicTest.
   const testUsage = config.protocol === "official" ? usage.PrivateTest ?? usage.PublicTest : undefined;
-  const json = { budget: budget.record, outcome, ingredients: run.ingredients, testsByUsage: usage };
+  // The recipe's switchable ingredients, as the ablation table compares them; the budget has its own column.
+  const { budgetMinutes: _, ...ingredients } = exp.ablationSettings();
+  const json = { budget: budget.record, outcome, ingredients, testsByUsage: usage };
   const { series, skipped } = await readHistories(config.out, {
     name: exp.name,
     json: { data: prepared.dataFacts, split: { protocol: config.protocol }, training, testAccuracy: testUsage?.plain },

@@ -56,11 +56,13 @@ export interface ExperimentSpec<C extends CommonConfig> {
   /** Flags beyond the common ones. */
   flags?: Flags;
   /**
-   * A suffix naming a variant of the experiment (e.g. an ablation), so its
-   * report, model and checkpoint do not overwrite the main run's:
-   * `name_<variant>`. Undefined for the main run.
+   * The settings an ablation switches, each with the suffix it gives the run
+   * when it differs from its default (e.g. `labelSmoothing: (c) => \`ls${c.labelSmoothing}\``),
+   * so an ablation's report, model and checkpoint do not overwrite the main
+   * run's: `name_<suffix>_<suffix>`. `--quick`'s own values are defaults
+   * there, not ablations.
    */
-  variant?: (config: C) => string | undefined;
+  ablations?: { [K in keyof C]?: (config: C) => string };
 }
 
 /** Options of {@link Experiment.train}; the run's config supplies the rest. */
@@ -119,8 +121,15 @@ export class Experiment<C extends CommonConfig> {
   readonly name: string;
 
   constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {
-    const variant = spec.variant?.(config);
+    const variant = ablationSuffix(spec, config);
     this.name = variant ? `${spec.name}_${variant}` : spec.name;
+  }
+
+  /** The values of the settings an ablation can switch (e.g. `{ labelSmoothing: "0.1" }`), to compare runs by. */
+  ablationSettings(): Record<string, string> {
+    return Object.fromEntries(
+      Object.keys(this.spec.ablations ?? {}).map((k) => [k, String(this.config[k as keyof C])]),
+    );
   }
 
   /** True when training on ferlab's synthetic stand-in rather than FER2013. */
@@ -255,6 +264,13 @@ export class Experiment<C extends CommonConfig> {
     log(`wrote ${files.join(", ")}`);
     return { test, val, files };
   }
+}
+
+/** The suffixes of the ablation settings that differ from their defaults (with `--quick`'s), joined; "" for none. */
+export function ablationSuffix<C extends CommonConfig>(spec: ExperimentSpec<C>, config: C): string {
+  const defaults: C = config.quick ? { ...spec.defaults, ...spec.quick } : spec.defaults;
+  const named = Object.entries(spec.ablations ?? {}) as [keyof C, (c: C) => string][];
+  return named.filter(([k]) => config[k] !== defaults[k]).map(([, suffix]) => suffix(config)).join("_");
 }
 
 /** Logs the resolved config, then prepares backend, data and split. */
