@@ -116,7 +116,12 @@ await runExperiment<Config>({
   // ## 3. Train on the budget's schedule
   const model = build(c.seed);
   const opt = optimizer();
-  const training = await exp.train(model, { optimizer: opt, lrSchedule: budget.schedule, ...recipe });
+  const training = await exp.train(model, {
+    optimizer: opt,
+    lrSchedule: budget.schedule,
+    callbacks: [budget.replanner], // re-sizes the epochs from each warm-up epoch's measured time
+    ...recipe,
+  });
 
   // ## 4. Evaluate on PublicTest (and PrivateTest when present), plain and with flip TTA; report against the budget,
   //       beside the ablations and every other experiment's accuracy per training minute

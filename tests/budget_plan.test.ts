@@ -118,6 +118,7 @@ async function budgetedRun(exp: Experiment<CommonConfig>, budgetMinutes: number)
   const training = await exp.train(model, {
     optimizer: opt,
     lrSchedule: budget.schedule,
+    callbacks: [budget.replanner],
     augment: "flip",
     labelSmoothing: 0.1,
     weightDecay: 5e-4,

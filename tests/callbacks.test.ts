@@ -3,7 +3,6 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import {
-  type Callback,
   type CallbackAction,
   EarlyStopping,
   type EpochLog,
@@ -17,8 +16,11 @@ function log(epoch: number, valLoss: number, valAcc = 0.5): EpochLog {
   return { epoch, loss: 1, acc: 0.5, valLoss, valAcc, lr: NaN, seconds: 1, imagesPerSec: 1 };
 }
 
+/** The built-in callbacks answer at once (a callback may also answer with a promise). */
+type SyncCallback = ReduceLROnPlateau | EarlyStopping;
+
 /** Feeds a valLoss sequence, tracking lr as the loop would; returns each epoch's action. */
-function drive(cb: Callback, losses: number[], lr0: number, model = dummy()) {
+function drive(cb: SyncCallback, losses: number[], lr0: number, model = dummy()) {
   let lr = lr0;
   const actions: CallbackAction[] = [];
   const lrs: number[] = [];

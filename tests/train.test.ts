@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { makeRng, type Rng } from "../lib/rng.ts";
 import { DataError } from "../lib/data/fer2013.ts";
 import { batchOrder, oneHot, toImageTensor } from "../lib/data/batches.ts";
@@ -261,6 +262,40 @@ Deno.test("a learning-rate change by a callback takes effect", async () => {
   const sgd = tf.train.sgd(0.1);
   setLearningRate(sgd, 0.025);
   assert.equal(getLearningRate(sgd), 0.025);
+});
+
+Deno.test("a callback can re-plan the epochs: more, or fewer, and the checkpoint keeps the new total", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const replan = (after: number, epochs: number): Callback => ({
+      name: "Replan",
+      // an async answer, as a callback that writes its plan to disk gives
+      onEpochEnd: (log) => Promise.resolve(log.epoch === after ? { epochs, reason: `now ${epochs}` } : {}),
+      state: () => ({}),
+      restore: () => {},
+    });
+    const lines: string[] = [];
+    const longer = await train({
+      ...baseOptions(tinyBaseline(4), makeRng(1)),
+      epochs: 2,
+      callbacks: [replan(1, 4)],
+      checkpoint: { dir },
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(longer.history.map((e) => e.epoch), [1, 2, 3, 4]);
+    assert.equal(longer.stoppedEarly, false);
+    assert.ok(lines.includes("now 4"));
+    assert.ok(lines.some((l) => l.startsWith("epoch 4/4")), lines.join("\n"));
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dir, "state.json"))).epochs, 4);
+    const shorter = await train({ ...baseOptions(tinyBaseline(4), makeRng(1)), epochs: 4, callbacks: [replan(2, 2)] });
+    assert.deepEqual(shorter.history.map((e) => e.epoch), [1, 2]);
+    assert.equal(shorter.stoppedEarly, false, "a shorter plan is a complete run, not an early stop");
+    // never below the epochs already run
+    const below = await train({ ...baseOptions(tinyBaseline(4), makeRng(1)), epochs: 3, callbacks: [replan(2, 1)] });
+    assert.deepEqual(below.history.map((e) => e.epoch), [1, 2]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("resume after 2 epochs equals 4 uninterrupted epochs (with BN, dropout, callbacks)", async () => {

@@ -51,7 +51,7 @@ export function budgetOutcome(
   const budget = record.budgetMinutes * 60;
   const planned = record.plan.epochs;
   const ran = training.history.length;
-  const scheduleFinalLr = scheduleOf(record.schedule)(record.schedule.totalSteps - 1);
+  const scheduleFinalLr = scheduleOf(record)(record.schedule.totalSteps - 1);
   const base = { finalLr, scheduleFinalLr };
   const min = (s: number) => `${(s / 60).toFixed(1)} min`;
   if (training.cutShort) {
@@ -136,6 +136,7 @@ export function budgetSection(record: BudgetRecord, outcome: BudgetOutcome, reus
         `${pct(record.safety, 0)} of the budget kept free; predicted ${fmtSeconds(record.predictedRunSeconds)}` +
         (reused ? " (plan read back from the interrupted run)" : ""),
       ],
+      ["Re-planned", replansLine(record, reused)],
       ["Schedule", `${shape}, set before every step from the global step`],
       [
         "Last learning rate",
@@ -147,9 +148,23 @@ export function budgetSection(record: BudgetRecord, outcome: BudgetOutcome, reus
   ].join("\n");
 }
 
+/** The plan's changes during the warm-up, in words. */
+function replansLine(record: BudgetRecord, reused: boolean): string {
+  const replans = record.replans ?? [];
+  if (!replans.length) {
+    return reused
+      ? "no re-plan recorded; a resumed run keeps its plan"
+      : "no: the warm-up's epochs took what the probe predicted (to the epoch)";
+  }
+  return replans.map((r) =>
+    `after epoch ${r.afterEpoch} (${fmtSeconds(r.epochSeconds)} with its checkpoint): ${r.from.epochs} → ` +
+    `${r.to.epochs} epochs`
+  ).join("; ") + "; the warm-up continued from the rate it had reached to the new peak step";
+}
+
 /** The planned learning rate against the step (about 200 samples), log scale. */
 export function scheduleChart(record: BudgetRecord, title = "Learning-rate schedule chosen by the budget"): ChartSpec {
-  const lr = scheduleOf(record.schedule);
+  const lr = scheduleOf(record);
   const total = record.schedule.totalSteps;
   const every = Math.max(1, Math.floor(total / 200));
   const values = [];

@@ -51,6 +51,8 @@ export interface CallbackAction {
   stop?: boolean;
   /** Learning rate for the next epochs. */
   lr?: number;
+  /** A new total of epochs (e.g. a time budget re-planned from measured epochs); never below the epochs run. */
+  epochs?: number;
   /** One human-readable line explaining the action. */
   reason?: string;
 }
@@ -64,8 +66,8 @@ export interface Callback {
   readonly name: string;
   /** Metric the callback watches, if any (the loop checks it exists). */
   readonly monitor?: Monitor;
-  /** Called once per finished epoch, in order. */
-  onEpochEnd(log: EpochLog, ctx: CallbackContext): CallbackAction;
+  /** Called once per finished epoch, in order (awaited: a callback may write a file). */
+  onEpochEnd(log: EpochLog, ctx: CallbackContext): CallbackAction | Promise<CallbackAction>;
   /**
    * Called once when training is over for good (all epochs done or stopped
    * early; not when a time budget cut the run short, since it will resume).

@@ -168,6 +168,8 @@ interface Run {
 /** Where training stands: restored from a checkpoint, then advanced epoch by epoch. */
 interface State {
   rng: Rng;
+  /** Total epochs: the options', until a callback re-plans them (e.g. a time budget). */
+  epochs: number;
   history: EpochLog[];
   startEpoch: number;
   resumedFrom?: number;
@@ -209,11 +211,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const savedSeeds = dropouts.map((l) => l.seed);
   let ending: Ending = { stoppedEarly: false, cutShort: false };
   try {
-    for (let epoch = state.startEpoch + 1; epoch <= opts.epochs; epoch++) {
+    for (let epoch = state.startEpoch + 1; epoch <= state.epochs; epoch++) {
       const entry = await runEpoch(run, state, epoch);
       state.history.push(entry);
-      run.log(formatEpochLine(entry, opts.epochs));
-      ending = decideAfterEpoch(run, entry);
+      run.log(formatEpochLine(entry, state.epochs));
+      ending = await decideAfterEpoch(run, state, entry);
       await checkpointIfDue(run, state, epoch, ending);
       if (ending.stoppedEarly || ending.cutShort) break;
     }
@@ -266,7 +268,7 @@ function setUp(opts: TrainOptions): Run {
 /** A fresh start, or the state of the checkpoint when resuming. */
 async function startOrResume(run: Run): Promise<State> {
   const { opts } = run;
-  const fresh: State = { rng: opts.rng, history: [], startEpoch: 0, runSeconds: [] };
+  const fresh: State = { rng: opts.rng, epochs: opts.epochs, history: [], startEpoch: 0, runSeconds: [] };
   if (!opts.resume) return fresh;
   const restored = await restoreTraining(opts.checkpoint!.dir, {
     model: opts.model,
@@ -277,6 +279,7 @@ async function startOrResume(run: Run): Promise<State> {
   if (!restored) return fresh;
   return {
     rng: makeRng("resume", restored.rngState),
+    epochs: opts.epochs,
     history: restored.history,
     startEpoch: restored.epoch,
     resumedFrom: restored.epoch,
@@ -319,7 +322,7 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
     done += e - s;
     run.progress?.update({
       epoch,
-      epochs: opts.epochs,
+      epochs: state.epochs,
       done,
       total: order.length,
       epochSeconds: (performance.now() - te) / 1000,
@@ -353,8 +356,8 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
   };
 }
 
-/** Non-finite loss, callbacks (learning rate, stopping) and the time budget, in that order. */
-function decideAfterEpoch(run: Run, entry: EpochLog): Ending {
+/** Non-finite loss, callbacks (learning rate, epochs, stopping) and the time budget, in that order. */
+async function decideAfterEpoch(run: Run, state: State, entry: EpochLog): Promise<Ending> {
   const { opts } = run;
   const ending: Ending = { stoppedEarly: false, cutShort: false };
   if (!Number.isFinite(entry.loss)) {
@@ -363,9 +366,10 @@ function decideAfterEpoch(run: Run, entry: EpochLog): Ending {
   }
   let nextLr: number | undefined;
   for (const cb of run.callbacks) {
-    const action = cb.onEpochEnd(entry, { model: opts.model, lr: entry.lr });
+    const action = await cb.onEpochEnd(entry, { model: opts.model, lr: entry.lr });
     if (action.reason) run.log(action.reason);
     if (action.lr !== undefined) nextLr = action.lr;
+    if (action.epochs !== undefined) state.epochs = Math.max(entry.epoch, action.epochs);
     if (action.stop && !ending.stoppedEarly) {
       ending.stoppedEarly = true;
       ending.reason = action.reason ?? `${cb.name} stopped training`;
@@ -375,10 +379,10 @@ function decideAfterEpoch(run: Run, entry: EpochLog): Ending {
 
   const elapsed = (performance.now() - run.t0) / 1000;
   if (
-    !ending.stoppedEarly && entry.epoch < opts.epochs && opts.maxSeconds !== undefined && elapsed >= opts.maxSeconds
+    !ending.stoppedEarly && entry.epoch < state.epochs && opts.maxSeconds !== undefined && elapsed >= opts.maxSeconds
   ) {
     ending.cutShort = true;
-    ending.reason = `time budget of ${opts.maxSeconds}s used up after epoch ${entry.epoch}/${opts.epochs} ` +
+    ending.reason = `time budget of ${opts.maxSeconds}s used up after epoch ${entry.epoch}/${state.epochs} ` +
       `(${elapsed.toFixed(0)}s)`;
     run.log(ending.reason);
   }
@@ -389,7 +393,7 @@ function decideAfterEpoch(run: Run, entry: EpochLog): Ending {
 async function checkpointIfDue(run: Run, state: State, epoch: number, ending: Ending): Promise<void> {
   const { opts } = run;
   if (!opts.checkpoint) return;
-  const last = ending.stoppedEarly || ending.cutShort || epoch === opts.epochs;
+  const last = ending.stoppedEarly || ending.cutShort || epoch === state.epochs;
   if (!last && epoch % (opts.checkpoint.every ?? 1) !== 0) return;
   await saveCheckpoint(opts.checkpoint.dir, {
     model: opts.model,
@@ -397,7 +401,7 @@ async function checkpointIfDue(run: Run, state: State, epoch: number, ending: En
     callbacks: run.callbacks,
     state: {
       epoch,
-      epochs: opts.epochs,
+      epochs: state.epochs,
       rngState: state.rng.state(),
       lr: getLearningRate(opts.optimizer),
       history: state.history,
