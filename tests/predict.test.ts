@@ -10,6 +10,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { DataError, EMOTIONS, PIXELS } from "../lib/data/fer2013.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { argmaxRows, predictProbabilities } from "../lib/eval/metrics.ts";
 import { loadModel } from "../lib/models/io.ts";
 import { BoxError, centreSquare, loadFace, parseBox } from "../lib/predict/photo.ts";
@@ -17,7 +18,9 @@ import { runScript } from "./helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 
-const MODEL = new URL("../reports/models/01_baseline", import.meta.url).pathname;
+const REPORTS = new URL("../reports", import.meta.url).pathname;
+/** What predict uses without --model: the committed model with the best test accuracy on FER2013. */
+const BEST = (await bestModelDir(REPORTS, (await readResults(REPORTS)).results))!;
 const faces = makeSyntheticFer2013({ n: 3, seed: 77 });
 const face = (i: number) => faces.pixels.subarray(i * PIXELS, (i + 1) * PIXELS);
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-predict-" });
@@ -113,7 +116,7 @@ Deno.test({
   name: "predict: each format gives the model's prediction for the face; a bad file is named and the rest go on",
   sanitizeResources: false,
   fn: async () => {
-    const model = await loadModel(MODEL);
+    const model = await loadModel(BEST.dir);
     const expected = argmaxRows(await predictProbabilities(model, faces.pixels, [0, 1, 2]), EMOTIONS.length);
     model.dispose();
 
@@ -123,7 +126,8 @@ Deno.test({
     assert.match(r.stderr, /missing\.webp: file not found/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     const j = JSON.parse(r.stdout);
-    assert.match(j.models[0], /reports\/models\/01_baseline$/, "default: the best committed model");
+    assert.equal(j.models[0], BEST.dir, "default: the best committed model");
+    assert.notEqual(BEST.result.data.kind, "synthetic");
     assert.equal(j.results.length, 3);
     assert.deepEqual(j.results[1], { file: missing, error: `${missing}: file not found` });
     for (const [res, row] of [[j.results[0], 0], [j.results[2], 1]] as const) {
