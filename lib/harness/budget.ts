@@ -404,7 +404,10 @@ async function probeStep<C extends CommonConfig>(exp: Experiment<C>, req: Budget
     if (xa !== x) xa.dispose();
     return performance.now() - t0;
   };
-  const tmp = await Deno.makeTempDir({ prefix: "ferlab-budget-" });
+  // Beside the run's checkpoints: the only place the experiment's permissions let it write.
+  const checkpoints = join(config.out, "checkpoints");
+  await Deno.mkdir(checkpoints, { recursive: true });
+  const tmp = await Deno.makeTempDir({ dir: checkpoints, prefix: ".budget-probe-" });
   try {
     const warmMs: number[] = [];
     for (let i = 0; i < (req.warmSteps ?? 3); i++) warmMs.push(await step());

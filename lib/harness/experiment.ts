@@ -26,7 +26,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
+import { COMMON_DEFAULTS, type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
 import { runMain } from "../cli/main.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import { evaluate, type ProbabilisticEvaluation } from "../eval/metrics.ts";
@@ -292,7 +292,21 @@ export function runExperiment<C extends CommonConfig>(
   return runMain(async () => {
     const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.defaults, spec.quick, spec.flags);
     if (!config) return;
-    const exp = new Experiment(spec, config, await prepareLogged(config, spec.name));
+    const prepared = await prepareLogged(config, spec.name);
+    const out = outputFolder(config.out, prepared.dataFacts.kind);
+    if (out !== config.out) {
+      log(`note: synthetic data, so the outputs go to ${out}/ (the FER2013 results stay as they are)`);
+    }
+    const exp = new Experiment(spec, { ...config, out }, prepared);
     await body(exp);
   });
+}
+
+/**
+ * Where a run writes: the default folder's `synthetic/` for a run on the
+ * synthetic faces (so a smoke run never overwrites a committed FER2013
+ * report), else the folder asked for.
+ */
+export function outputFolder(out: string, dataKind: Prepared["dataFacts"]["kind"]): string {
+  return dataKind === "synthetic" && out === COMMON_DEFAULTS.out ? `${out}/synthetic` : out;
 }
