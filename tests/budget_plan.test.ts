@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
 import { type Fer2013, usageCounts } from "../lib/data/fer2013.ts";
-import { makeRng } from "../lib/rng.ts";
 import { budgetPath, type BudgetRequest, planBudgetedRun } from "../lib/harness/budget.ts";
 import { budgetOutcome } from "../lib/harness/budget_report.ts";
 import { Experiment } from "../lib/harness/experiment.ts";
@@ -17,6 +16,7 @@ import type { Prepared } from "../lib/harness/prepare.ts";
 import { buildDeep } from "../lib/models/deep.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";
 import { measureStepTime } from "../lib/train/step_time.ts";
+import { leftRightImages } from "./helpers/left_right.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-budget-" });
 const SIZE = 12;
@@ -24,17 +24,8 @@ const SIZE = 12;
 /** 200 12×12 images (bright left half = class 0, right = class 1): 160 Training, 40 PublicTest. */
 function leftRight(): Fer2013 {
   const n = 200;
-  const rng = makeRng(9);
-  const pixels = new Uint8Array(n * SIZE * SIZE);
-  const labels = Uint8Array.from({ length: n }, (_, i) => i % 2);
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < SIZE * SIZE; p++) {
-      const bright = (p % SIZE < SIZE / 2) === (labels[i] === 0);
-      pixels[i * SIZE * SIZE + p] = Math.round((bright ? 170 : 70) + 60 * (rng.next() - 0.5));
-    }
-  }
   const usage = Uint8Array.from({ length: n }, (_, i) => (i < 160 ? 0 : 1));
-  return { pixels, labels, usage, n, source: "left/right 12×12" };
+  return { ...leftRightImages(n, 9, { size: SIZE }), usage, n, source: "left/right 12×12" };
 }
 
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);

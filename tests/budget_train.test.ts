@@ -14,25 +14,13 @@ import { oneCycle } from "../lib/train/lr_schedule.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { addWeightDecay, WeightDecayError } from "../lib/train/weight_decay.ts";
 import { evaluateWithFlip, mirroredImages } from "../lib/harness/flip_tta.ts";
+import { leftRightImages } from "./helpers/left_right.ts";
 
 await tf.setBackend("cpu");
 
 const SIZE = 8;
 
-/** n images: class 0 bright on the left half, class 1 on the right, with noise. */
-function leftRight(n: number, seed: number) {
-  const rng = makeRng(seed);
-  const pixels = new Uint8Array(n * SIZE * SIZE);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 2;
-    for (let p = 0; p < SIZE * SIZE; p++) {
-      const bright = (p % SIZE < SIZE / 2) === (labels[i] === 0);
-      pixels[i * SIZE * SIZE + p] = Math.round((bright ? 170 : 70) + 60 * (rng.next() - 0.5));
-    }
-  }
-  return { pixels, labels };
-}
+const leftRight = (n: number, seed: number) => leftRightImages(n, seed, { size: SIZE });
 
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 

@@ -14,27 +14,15 @@ import { makeRng, type Rng } from "../lib/rng.ts";
 import { EarlyStopping, isImprovement, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
 import { train, type TrainOptions } from "../lib/train/loop.ts";
 import { evaluateLoss } from "../lib/train/validate.ts";
+import { leftRightImages } from "./helpers/left_right.ts";
 
 await tf.setBackend("cpu");
 
 const SIZE = 12;
 
-/** Class 0 bright on the left, class 1 on the right, with heavy noise so validation accuracy wanders. */
-function leftRight(n: number, seed: number) {
-  const rng = makeRng(seed);
-  const pixels = new Uint8Array(n * SIZE * SIZE);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 2;
-    for (let r = 0; r < SIZE; r++) {
-      for (let c = 0; c < SIZE; c++) {
-        const bright = (c < SIZE / 2) === (labels[i] === 0);
-        pixels[i * SIZE * SIZE + r * SIZE + c] = Math.round((bright ? 140 : 110) + 120 * (rng.next() - 0.5));
-      }
-    }
-  }
-  return { pixels, labels };
-}
+/** Heavy noise, so validation accuracy wanders. */
+const leftRight = (n: number, seed: number) =>
+  leftRightImages(n, seed, { size: SIZE, bright: 140, dark: 110, noise: 120 });
 
 const tinyDeep = () =>
   buildDeep({

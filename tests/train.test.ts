@@ -16,29 +16,13 @@ import { computeGradients, crossEntropy, outputKind, trainStep } from "../lib/tr
 import { type Callback, EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
 import { CheckpointError, hasCheckpoint } from "../lib/train/checkpoint.ts";
 import { estimateEta, formatEta, formatProgressLine, Progress } from "../lib/train/progress.ts";
+import { leftRightImages } from "./helpers/left_right.ts";
 
 await tf.setBackend("cpu");
 
 const SIZE = 12;
 
-/** n images: class 0 bright on the left, class 1 bright on the right, plus noise. */
-function leftRight(n: number, seed: number) {
-  const rng = makeRng(seed);
-  const pixels = new Uint8Array(n * SIZE * SIZE);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const y = i % 2;
-    labels[i] = y;
-    for (let r = 0; r < SIZE; r++) {
-      for (let c = 0; c < SIZE; c++) {
-        const bright = (c < SIZE / 2) === (y === 0);
-        const v = (bright ? 170 : 70) + 60 * (rng.next() - 0.5);
-        pixels[i * SIZE * SIZE + r * SIZE + c] = Math.round(v);
-      }
-    }
-  }
-  return { pixels, labels };
-}
+const leftRight = (n: number, seed: number) => leftRightImages(n, seed, { size: SIZE });
 
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 
