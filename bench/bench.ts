@@ -17,6 +17,7 @@
  * @module
  */
 import { parseFlags } from "../lib/cli/args.ts";
+import { parsedOrExit } from "../lib/cli/main.ts";
 import { denoCommand } from "../lib/cli/permissions.ts";
 import { locateData } from "../lib/data/locate.ts";
 import { loadFer2013Csv } from "../lib/data/csv.ts";
@@ -24,20 +25,26 @@ import { barChart } from "../lib/report/charts.ts";
 import { configBlock, fmtSeconds, mdTable } from "../lib/report/markdown.ts";
 import { chartRef, writeReport } from "../lib/report/write.ts";
 
-const parsed = parseFlags(Deno.args, "deno task bench", {
-  quick: { type: "boolean", help: "ferlab's wasm only, fewer steps" },
-  out: { type: "string", help: "output folder" },
-  data: { type: "string", help: "FER2013 CSV(.gz) whose loading is timed (default: data/fer2013.csv[.gz] if present)" },
-  soak: { type: "number", help: "memory soak length in hundreds of steps (0 = none)" },
-  render: { type: "string", help: "rebuild the report from this bench.json, measuring nothing" },
-  only: { type: "string", help: "re-measure only runs whose label matches this regex, keeping the rest of bench.json" },
-  note: {
-    type: "string",
-    help: "a remark on the conditions (e.g. a shared machine), kept in bench.json and the report",
-  },
-}, { quick: false, out: "reports", data: "", soak: 10, render: "", only: "", note: "" });
-if (!parsed) Deno.exit(0);
-const args = parsed;
+const args = parsedOrExit(() =>
+  parseFlags(Deno.args, "deno task bench", {
+    quick: { type: "boolean", help: "ferlab's wasm only, fewer steps" },
+    out: { type: "string", help: "output folder" },
+    data: {
+      type: "string",
+      help: "FER2013 CSV(.gz) whose loading is timed (default: data/fer2013.csv[.gz] if present)",
+    },
+    soak: { type: "number", help: "memory soak length in hundreds of steps (0 = none)" },
+    render: { type: "string", help: "rebuild the report from this bench.json, measuring nothing" },
+    only: {
+      type: "string",
+      help: "re-measure only runs whose label matches this regex, keeping the rest of bench.json",
+    },
+    note: {
+      type: "string",
+      help: "a remark on the conditions (e.g. a shared machine), kept in bench.json and the report",
+    },
+  }, { quick: false, out: "reports", data: "", soak: 10, render: "", only: "", note: "" })
+);
 
 interface Run {
   label: string;

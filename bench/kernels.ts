@@ -13,17 +13,19 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseFlags } from "../lib/cli/args.ts";
+import { parsedOrExit } from "../lib/cli/main.ts";
 import { selectBackend } from "../lib/backend/select.ts";
 import { gemmExports } from "../lib/backend/wasm/gemm_pool.ts";
 import { runStock, type WasmBackend } from "../lib/backend/wasm/heap.ts";
 
-const a = parseFlags(Deno.args, "deno run -P=bench bench/kernels.ts", {
-  threads: { type: "number", help: "wasm threads (0 = one per core)" },
-  model: { type: "string", help: "layer shapes of this study model", choices: ["all", "baseline", "deep"] },
-  reps: { type: "number", help: "timings per kernel (the best is kept)", positiveInt: true },
-  batch: { type: "number", help: "batch size", positiveInt: true },
-}, { threads: 2, model: "all", reps: 3, batch: 64 });
-if (!a) Deno.exit(0);
+const a = parsedOrExit(() =>
+  parseFlags(Deno.args, "deno run -P=bench bench/kernels.ts", {
+    threads: { type: "number", help: "wasm threads (0 = one per core)" },
+    model: { type: "string", help: "layer shapes of this study model", choices: ["all", "baseline", "deep"] },
+    reps: { type: "number", help: "timings per kernel (the best is kept)", positiveInt: true },
+    batch: { type: "number", help: "batch size", positiveInt: true },
+  }, { threads: 2, model: "all", reps: 3, batch: 64 })
+);
 
 /** [name, H (=W), Cin, Cout] of each 3×3 "same" conv. */
 const LAYERS: Record<string, [string, number, number, number][]> = {

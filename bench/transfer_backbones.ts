@@ -8,26 +8,19 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { COMMON_DEFAULTS } from "../lib/cli/args.ts";
-import { log, prepare } from "../lib/harness/prepare.ts";
 import { fmtInt, mdTable, pct } from "../lib/report/markdown.ts";
 import { writeFileAtomic } from "../lib/atomic_write.ts";
 import { BACKBONES } from "../lib/transfer/backbone.ts";
 import { runAblation } from "../lib/transfer/phases.ts";
+import { parseShortRunFlags, prepareShortRuns } from "./transfer_short_runs.ts";
 
-const a = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string", default: "" },
-    rows: { type: "string", default: "1200" },
-    size: { type: "string", default: "96" },
-    out: { type: "string", default: "reports" },
-  },
-}).values;
+const a = parseShortRunFlags(
+  "deno run -A bench/transfer_backbones.ts",
+  "Head-only short runs of every backbone an npm package ships, on the same rows.",
+);
 const t0 = performance.now();
-const rows = Number(a.rows), size = Number(a.size);
-const prepared = await prepare({ ...COMMON_DEFAULTS, data: a.data!, backend: "wasm" });
+const { rows, size } = a;
+const { prepared, options } = await prepareShortRuns(a);
 const offline = Object.values(BACKBONES).filter((b) => b.source.kind === "npm");
 const result = await runAblation(
   offline.map((b) => ({
@@ -36,19 +29,7 @@ const result = await runAblation(
     model: { size, fineTuneBlocks: 0, freezeBatchNorm: true, dropout: 0.3 },
     fineTuneEpochs: 0,
   })),
-  {
-    data: prepared.data,
-    trainRows: prepared.trainRows.slice(0, rows),
-    valRows: prepared.split.val.slice(0, Math.ceil(rows / 3)),
-    headEpochs: 20,
-    headBatchSize: 64,
-    batchSize: 32,
-    microBatch: 32,
-    headLr: 1e-3,
-    lr: 1e-4,
-    seed: 42,
-    log,
-  },
+  options,
 );
 const md = [
   "# Experiment 04 — choosing the offline backbone",

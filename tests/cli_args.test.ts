@@ -8,6 +8,7 @@ import {
   usage,
   UsageError,
 } from "../lib/cli/args.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 import { UserError } from "../lib/errors.ts";
 
 interface Cfg extends CommonConfig {
@@ -150,4 +151,28 @@ Deno.test("parseFlags: repeated flags, several positionals and a -- pass-through
     console.log = log;
   }
   assert.equal(printed, text);
+});
+
+Deno.test("a bench's bad flag or --help: one plain error line and exit 1, or the usage and exit 0 (parsedOrExit)", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command(denoCommand(), {
+      args: ["run", "-P=bench", "bench/transfer_ablation.ts", ...args],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  };
+  const bad = await run(["--rows", "x"]);
+  assert.equal(bad.code, 1);
+  // Deno's own warning about config-file permissions may precede it; no stack trace follows
+  assert.deepEqual(bad.stderr.trim().split("\n").filter((l) => !l.includes("Warning")), [
+    'error: --rows expects a number, got "x"',
+  ]);
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: deno run -A bench\/transfer_ablation\.ts \[flags\]/);
+  assert.match(help.stdout, /--rows <number> +training rows of each run/);
 });

@@ -40,3 +40,26 @@ export async function runMain(fn: () => Promise<void>): Promise<never> {
   }
   Deno.exit(0);
 }
+
+/**
+ * The command line of a script whose body is top-level code (the benches):
+ * `--help` (a null from `parse`) exits 0, a {@link UserError} such as a bad
+ * flag prints its message without a stack and exits 1.
+ *
+ * @example
+ * ```ts
+ * const args = parsedOrExit(() => parseFlags(Deno.args, "deno task bench", FLAGS, DEFAULTS));
+ * ```
+ */
+export function parsedOrExit<C>(parse: () => C | null): C {
+  let parsed: C | null;
+  try {
+    parsed = parse();
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    console.error(`error: ${e.message}`);
+    Deno.exit(1);
+  }
+  if (parsed === null) Deno.exit(0);
+  return parsed;
+}
