@@ -8,8 +8,8 @@ import {
   usage,
   UsageError,
 } from "../lib/cli/args.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
 import { UserError } from "../lib/errors.ts";
+import { runScript } from "./helpers/run_script.ts";
 
 interface Cfg extends CommonConfig {
   lr: number;
@@ -154,17 +154,7 @@ Deno.test("parseFlags: repeated flags, several positionals and a -- pass-through
 });
 
 Deno.test("a bench's bad flag or --help: one plain error line and exit 1, or the usage and exit 0 (parsedOrExit)", async () => {
-  const root = new URL("..", import.meta.url).pathname;
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command(denoCommand(), {
-      args: ["run", "-P=bench", "bench/transfer_ablation.ts", ...args],
-      cwd: root,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-  };
+  const run = (args: string[]) => runScript("bench/transfer_ablation.ts", args);
   const bad = await run(["--rows", "x"]);
   assert.equal(bad.code, 1);
   // Deno's own warning about config-file permissions may precede it; no stack trace follows

@@ -7,43 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-
-/**
- * `deno run` flags for a script under permission set `set` that may also read
- * and write `extra` (the test's temp dir): the set's own lists made absolute
- * plus `extra`, since a flag next to `-P` replaces the set's list.
- */
-function setFlags(set: string, extra: string[]): string[] {
-  const perms = CONFIG.permissions[set];
-  return (["read", "write"] as const).filter((k) => Array.isArray(perms[k])).map((k) =>
-    `--allow-${k}=${[...perms[k].map((p: string) => join(ROOT, p)), ...extra].join(",")}`
-  );
-}
+import { argv, runScript } from "./helpers/run_script.ts";
 
 /** Runs a script as its task does (`-P=<set>`), with the test's temp dir added to the set. */
-async function run(script: string, args: string[], cwd?: string) {
-  const set = script.includes("/tools/") ? "tools" : "experiment";
-  const out = await new Deno.Command(denoCommand(), {
-    args: [
-      "run",
-      `-P=${set}`,
-      ...setFlags(set, [tmp]),
-      "--config",
-      join(ROOT, "deno.json"),
-      new URL(script, import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    cwd,
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (script: string, flags: Record<string, string | number | boolean>) =>
+  runScript(script, argv(flags), { extra: { write: [tmp] }, cwd: tmp });
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-e2e-" });
 const out = join(tmp, "reports");
@@ -55,24 +23,16 @@ Deno.test({
   name: "exp:01 trains on a FER2013 CSV and writes report, charts, JSON and model",
   sanitizeResources: false,
   fn: async () => {
-    const r = await run("../experiments/01_baseline.ts", [
-      "--data",
-      csv,
-      "--epochs",
-      "2",
-      "--batch-size",
-      "32",
-      "--out",
+    const r = await run("experiments/01_baseline.ts", {
+      data: csv,
+      epochs: 2,
+      batchSize: 32,
       out,
-      "--protocol",
-      "official",
-      "--backend",
-      "wasm",
-      "--threads",
-      "1",
-      "--seed",
-      "3",
-    ], tmp);
+      protocol: "official",
+      backend: "wasm",
+      threads: 1,
+      seed: 3,
+    });
     assert.equal(r.code, 0, r.stderr);
     for (
       const f of [
@@ -115,27 +75,14 @@ Deno.test({
   name: "eval prints one JSON object for a saved model, filtered by Usage",
   sanitizeResources: false,
   fn: async () => {
-    const all = await run("../tools/eval.ts", [
-      "--model",
-      join(out, "models/01_baseline"),
-      "--data",
-      csv,
-      "--backend",
-      "wasm",
-    ], tmp);
+    const model = join(out, "models/01_baseline");
+    const all = await run("tools/eval.ts", { model, data: csv, backend: "wasm" });
     assert.equal(all.code, 0, all.stderr);
     const j = JSON.parse(all.stdout);
     assert.equal(j.n, 420);
     assert.ok(j.accuracy >= 0 && j.accuracy <= 1);
     assert.deepEqual(Object.keys(j.recall), ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]);
-    const priv = await run("../tools/eval.ts", [
-      "--model",
-      join(out, "models/01_baseline"),
-      "--data",
-      csv,
-      "--usage",
-      "PrivateTest",
-    ], tmp);
+    const priv = await run("tools/eval.ts", { model, data: csv, usage: "PrivateTest" });
     assert.equal(priv.code, 0, priv.stderr);
     const p = JSON.parse(priv.stdout);
     assert.ok(p.n > 0 && p.n < 420);
@@ -156,11 +103,11 @@ Deno.test({
       bad,
       `emotion,pixels,Usage\n3,${"1 ".repeat(2303)}1,Training\n9,${"1 ".repeat(2303)}1,Training\n`,
     );
-    const r = await run("../experiments/01_baseline.ts", ["--data", bad, "--epochs", "1", "--out", out], tmp);
+    const r = await run("experiments/01_baseline.ts", { data: bad, epochs: 1, out });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.csv, row 2 \(line 3\):.*label/i);
     assert.doesNotMatch(r.stderr, /\n\s+at /); // no stack frames
-    const missing = await run("../tools/eval.ts", ["--model", join(tmp, "nope")], tmp);
+    const missing = await run("tools/eval.ts", { model: join(tmp, "nope") });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope/);
   },
@@ -171,29 +118,14 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dir = join(tmp, "resume");
-    const common = [
-      "--data",
-      csv,
-      "--epochs",
-      "2",
-      "--batch-size",
-      "32",
-      "--out",
-      dir,
-      "--backend",
-      "wasm",
-      "--threads",
-      "1",
-      "--seed",
-      "4",
-    ];
-    const first = await run("../experiments/01_baseline.ts", [...common, "--max-minutes", "0.0001"], tmp);
+    const common = { data: csv, epochs: 2, batchSize: 32, out: dir, backend: "wasm", threads: 1, seed: 4 };
+    const first = await run("experiments/01_baseline.ts", { ...common, maxMinutes: 0.0001 });
     assert.equal(first.code, 0, first.stderr);
     const cut = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
     assert.equal(cut.training.cutShort, true);
     assert.equal(cut.training.history.length, 1);
     assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /cut short/);
-    const second = await run("../experiments/01_baseline.ts", [...common, "--resume"], tmp);
+    const second = await run("experiments/01_baseline.ts", { ...common, resume: true });
     assert.equal(second.code, 0, second.stderr);
     const done = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
     assert.equal(done.training.cutShort, false);
@@ -209,37 +141,26 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dir = join(tmp, "tuned");
-    const common = [
-      "--data",
-      csv,
-      "--oracle",
-      "random",
-      "--max-trials",
-      "2",
-      "--search-epochs",
-      "1",
-      "--search-rows",
-      "120",
-      "--epochs",
-      "1",
-      "--batch-size",
-      "32",
-      "--bn-recal-rows",
-      "0",
-      "--out",
-      dir,
-      "--backend",
-      "wasm",
-      "--threads",
-      "1",
-    ];
-    const first = await run("../experiments/02_tuned.ts", [...common, "--max-minutes", "0.0001"], tmp);
+    const common = {
+      data: csv,
+      oracle: "random",
+      maxTrials: 2,
+      searchEpochs: 1,
+      searchRows: 120,
+      epochs: 1,
+      batchSize: 32,
+      bnRecalRows: 0,
+      out: dir,
+      backend: "wasm",
+      threads: 1,
+    };
+    const first = await run("experiments/02_tuned.ts", { ...common, maxMinutes: 0.0001 });
     assert.equal(first.code, 0, first.stderr);
     const partial = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
     assert.equal(partial.search.trials.length, 1);
     assert.equal(partial.search.complete, false);
     assert.match(await Deno.readTextFile(join(dir, "02_tuned.md")), /unfinished.*search was cut short/);
-    const second = await run("../experiments/02_tuned.ts", [...common, "--resume"], tmp);
+    const second = await run("experiments/02_tuned.ts", { ...common, resume: true });
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, /trial 0: replayed/);
     const done = JSON.parse(await Deno.readTextFile(join(dir, "02_tuned.json")));
@@ -262,24 +183,16 @@ Deno.test({
   name: "exp:03's ablation writes its own report, with the calibration beside 01's",
   sanitizeResources: false,
   fn: async () => {
-    const r = await run("../experiments/03_deep.ts", [
-      "--data",
-      csv,
-      "--epochs",
-      "1",
-      "--batch-size",
-      "32",
-      "--label-smoothing",
-      "0",
-      "--measure-steps",
-      "0",
-      "--out",
+    const r = await run("experiments/03_deep.ts", {
+      data: csv,
+      epochs: 1,
+      batchSize: 32,
+      labelSmoothing: 0,
+      measureSteps: 0,
       out, // where exp:01's report already is
-      "--backend",
-      "wasm",
-      "--threads",
-      "1",
-    ], tmp);
+      backend: "wasm",
+      threads: 1,
+    });
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(await Deno.readTextFile(join(out, "03_deep_ls0.json")));
     assert.equal(json.config.labelSmoothing, 0);

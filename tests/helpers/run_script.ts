@@ -33,3 +33,14 @@ export async function runScript(script: string, args: string[], opts: RunScriptO
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/**
+ * A command line from flags by config key: `{ batchSize: 32, resume: true }`
+ * → `["--batch-size", "32", "--resume"]` (a false flag is left out).
+ */
+export function argv(flags: Record<string, string | number | boolean>): string[] {
+  return Object.entries(flags).flatMap(([k, v]) => {
+    const name = `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    return v === true ? [name] : v === false ? [] : [name, String(v)];
+  });
+}
