@@ -132,7 +132,11 @@ Deno.test({
     assert.equal(done.training.resumedFrom, 1);
     assert.equal(done.training.history.length, 2);
     assert.equal(done.training.history[0].loss, cut.training.history[0].loss);
-    assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /resumed from epoch 1/);
+    const md = await Deno.readTextFile(join(dir, "01_baseline.md"));
+    assert.match(md, /resumed from epoch 1/);
+    const summed = done.training.history.reduce((a: number, h: { seconds: number }) => a + h.seconds, 0);
+    assert.ok(summed > done.training.wallSeconds, "the first session's epoch counts too");
+    assert.match(md, /training .+ this run \(all 2 epochs: .+, summed\)/);
   },
 });
 

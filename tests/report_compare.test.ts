@@ -13,6 +13,8 @@ import { splitKey } from "../lib/data/split_cache.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/metrics.ts";
 import { loadModel } from "../lib/models/io.ts";
+import { fmtSeconds } from "../lib/report/markdown.ts";
+import { distinctTitles } from "../lib/compare/comparison.ts";
 import { runScript } from "./helpers/run_script.ts";
 
 await tf.setBackend("cpu");
@@ -61,7 +63,16 @@ const bins = Array.from(
   { length: 15 },
   (_, b) => ({ lo: b / 15, hi: (b + 1) / 15, count: b, confidence: b / 15, accuracy: b / 16 }),
 );
-await Deno.writeTextFile(join(dir, "01_baseline.json"), JSON.stringify(synthetic("01_baseline", "Experiment 01")));
+// 01 as a run cut short after 19 of 30 epochs, in a session that resumed it after epoch 12
+const history19 = COMMITTED.training.history.slice(0, 19);
+await Deno.writeTextFile(
+  join(dir, "01_baseline.json"),
+  JSON.stringify(synthetic("01_baseline", "Experiment 01", {
+    testAccuracy: 0.6044,
+    training: { ...COMMITTED.training, history: history19, plannedEpochs: 30, cutShort: true, resumedFrom: 12 },
+    wallSeconds: 1234,
+  })),
+);
 await Deno.writeTextFile(
   join(dir, "03_deep.json"),
   JSON.stringify(synthetic("03_deep", "Experiment 03", {
@@ -119,6 +130,9 @@ Deno.test({
       md,
       /\| Experiment 01 \| 53\.43% \| 60\.44% \| study \| synthetic [0-9a-f]{16} \| 19 of 30, cut short \|/,
     );
+    // A resumed run's wall time is its last session's; its training time over all sessions is the epochs' sum.
+    const summed = fmtSeconds(history19.reduce((a: number, h: { seconds: number }) => a + h.seconds, 0));
+    assert.ok(md.includes(`| 20m 34s (resumed; training ${summed} in all) |`), summed);
     assert.match(md, /\| Experiment 03 \| 62\.00% \| 50\.00% \|.*\| 1\.234 \| 5\.6% \|/);
     assert.match(md, /Left out:\n\n- .*02_broken\.json: not valid JSON.*\n- .*04_empty\.json/);
     assert.match(md, /\| baseline \| wasm ferlab, 2 threads \| 64 \| 123\.5 \| 600\.0 \|/);
@@ -204,4 +218,21 @@ Deno.test({
     assert.equal(e.code, 0, e.stderr);
     assert.match(await Deno.readTextFile(join(empty, "README.md")), /No experiment results yet/);
   },
+});
+
+Deno.test("distinctTitles: runs of one script that share a title are told apart by their variant", () => {
+  const titles = distinctTitles([
+    { name: "05_budget", title: "Experiment 05" },
+    { name: "05_budget_15min", title: "Experiment 05" },
+    { name: "05_budget_15min_ls0", title: "Experiment 05" },
+    { name: "01_baseline", title: "Experiment 01" },
+    { name: "03_deep_ls0", title: "Experiment 03" }, // alone under its title: nothing to tell apart
+  ]);
+  assert.deepEqual(titles, [
+    "Experiment 05",
+    "Experiment 05 (15min)",
+    "Experiment 05 (15min_ls0)",
+    "Experiment 01",
+    "Experiment 03",
+  ]);
 });

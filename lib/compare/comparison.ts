@@ -80,14 +80,15 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
     "right",
     "left",
   ];
-  const rows: TableCell[][] = results.map((r) => [
-    r.title,
+  const titles = distinctTitles(results);
+  const rows: TableCell[][] = results.map((r, i) => [
+    titles[i],
     r.studyAccuracy !== undefined ? pct(r.studyAccuracy) : "–",
     pct(r.testAccuracy),
     r.protocol ?? "–",
     dataCell(r.data.kind, r.data.fingerprint),
     epochsCell(r),
-    r.wallSeconds !== undefined ? fmtSeconds(r.wallSeconds) : "–",
+    wallCell(r),
     r.backend ?? "–",
     r.calibration ? fmtNumber(r.calibration.nll) : "–",
     r.calibration ? pct(r.calibration.ece, 1) : "–",
@@ -114,6 +115,34 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
     }
   }
   return { headers, align, rows };
+}
+
+/**
+ * Each result's title, with the variant added where runs of one script share
+ * it: the part of the file stem after the shortest stem among them
+ * (`05_budget`, `05_budget_15min_ls0` → "… (15min_ls0)").
+ *
+ * @example
+ * ```ts
+ * distinctTitles([{ name: "05_budget", title: "E05" }, { name: "05_budget_ls0", title: "E05" }]);
+ * // ["E05", "E05 (ls0)"]
+ * ```
+ */
+export function distinctTitles(results: readonly Pick<ExperimentResult, "name" | "title">[]): string[] {
+  return results.map((r) => {
+    const same = results.filter((o) => o.title === r.title).map((o) => o.name);
+    const base = same.reduce((a, b) => (b.length < a.length ? b : a));
+    return r.name !== base && r.name.startsWith(`${base}_`) ? `${r.title} (${r.name.slice(base.length + 1)})` : r.title;
+  });
+}
+
+/** Wall time; for a run resumed across sessions, its training time over all of them too. */
+function wallCell(r: ExperimentResult): string {
+  if (r.wallSeconds === undefined) return "–";
+  const all = r.resumedTrainingSeconds;
+  return all !== undefined
+    ? `${fmtSeconds(r.wallSeconds)} (resumed; training ${fmtSeconds(all)} in all)`
+    : fmtSeconds(r.wallSeconds);
 }
 
 /** A table as GitHub Markdown. */

@@ -47,6 +47,8 @@ export interface ExperimentResult {
   split: { cacheKey?: string; test?: number };
   epochs: { ran: number; planned?: number; cutShort: boolean; stoppedEarly: boolean; reason?: string };
   wallSeconds?: number;
+  /** For a run resumed across sessions: its epochs' own times summed (its wall time is the last session's). */
+  resumedTrainingSeconds?: number;
   backend?: string;
   calibration?: CalibrationSummary;
   /** Model folder relative to the results folder, when the run saved one. */
@@ -107,6 +109,13 @@ function historyOf(training: Record<string, unknown>): EpochRecord[] {
   }));
 }
 
+/** The epochs' recorded times, summed; undefined when an epoch lacks one. */
+function summedEpochSeconds(training: Record<string, unknown>): number | undefined {
+  if (!Array.isArray(training.history)) return undefined;
+  const seconds = training.history.map((h) => (isObj(h) ? num(h.seconds) : undefined));
+  return seconds.every((x) => x !== undefined) ? seconds.reduce((a: number, x) => a + x!, 0) : undefined;
+}
+
 /**
  * Interprets the parsed JSON of `file`.
  *
@@ -153,6 +162,7 @@ export function parseResult(file: string, json: unknown): ExperimentResult {
       reason: str(training.reason),
     },
     wallSeconds: num(json.wallSeconds),
+    resumedTrainingSeconds: num(training.resumedFrom) ? summedEpochSeconds(training) : undefined,
     backend: backendOf(json.backend),
     calibration: calibrationOf(test),
     modelDir: str(model.dir),

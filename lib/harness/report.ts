@@ -97,6 +97,11 @@ export function calibrationLine(test: ProbabilisticEvaluation, val?: Probabilist
     (v ? `; validation: NLL ${fmtNumber(v.nll, 4)}, ECE ${pct(v.ece)}.` : ".");
 }
 
+/** Training time of a run over all its sessions: the epochs' own times, summed (a resumed run's wall time is only its last session's). */
+export function epochSeconds(history: readonly { seconds: number }[]): number {
+  return history.reduce((a, h) => a + h.seconds, 0);
+}
+
 /** How the training ended, in words. */
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
@@ -132,8 +137,8 @@ export async function writeExperimentReport<C extends CommonConfig>(
     [
       "Wall time",
       `${fmtSeconds(run.wallSeconds)} in all; training ${fmtSeconds(t.wallSeconds)} this run${
-        last ? `, last epoch ${last.imagesPerSec.toFixed(1)} images/s` : ""
-      }`,
+        t.resumedFrom ? ` (all ${t.history.length} epochs: ${fmtSeconds(epochSeconds(t.history))}, summed)` : ""
+      }${last ? `, last epoch ${last.imagesPerSec.toFixed(1)} images/s` : ""}`,
     ],
     [
       "Model",
