@@ -137,6 +137,12 @@ Deno.test({
     const summed = done.training.history.reduce((a: number, h: { seconds: number }) => a + h.seconds, 0);
     assert.ok(summed > done.training.wallSeconds, "the first session's epoch counts too");
     assert.match(md, /training .+ this run \(all 2 epochs: .+, summed\)/);
+    // Resuming the finished run trains nothing and rebuilds the same result, and the report says so
+    const third = await run("experiments/01_baseline.ts", { ...common, resume: true });
+    assert.equal(third.code, 0, third.stderr);
+    const rebuilt = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
+    assert.equal(rebuilt.testAccuracy, done.testAccuracy);
+    assert.match(await Deno.readTextFile(join(dir, "01_baseline.md")), /rebuilt from the finished run's checkpoint/);
   },
 });
 

@@ -234,12 +234,12 @@ export class Experiment<C extends CommonConfig> {
     const { spec, config, prepared } = this;
     const test = await evaluate(model, prepared.data, prepared.split.test);
     const val = prepared.split.val.length ? await evaluate(model, prepared.data, prepared.split.val) : undefined;
-    const vsStudy = this.synthetic ? "synthetic data, not comparable with the study's" : "study:";
+    const study = Number.isFinite(spec.studyAccuracy) ? `${(100 * spec.studyAccuracy).toFixed(2)}%` : "no number";
+    const vsStudy = this.synthetic ? `synthetic data, not comparable with the study's ${study}` : `study: ${study}`;
     log(
       `test accuracy ${(100 * test.accuracy).toFixed(2)}% on ${test.n} images, NLL ${
         test.calibration.nll.toFixed(4)
-      }, ` +
-        `ECE ${(100 * test.calibration.ece).toFixed(2)}% (${vsStudy} ${(100 * spec.studyAccuracy).toFixed(2)}%)`,
+      }, ECE ${(100 * test.calibration.ece).toFixed(2)}% (${vsStudy})`,
     );
     const extras = typeof extrasOf === "function" ? await extrasOf({ test, val }) : extrasOf;
     const modelDir = `models/${this.name}`;

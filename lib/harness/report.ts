@@ -97,6 +97,14 @@ export function calibrationLine(test: ProbabilisticEvaluation, val?: Probabilist
     (v ? `; validation: NLL ${fmtNumber(v.nll, 4)}, ECE ${pct(v.ece)}.` : ".");
 }
 
+/** How a resumed run continued: from which epoch, or not at all (a report rebuilt from a finished checkpoint). */
+function resumedHow(t: TrainResult): string {
+  if (!t.resumedFrom) return "";
+  return t.resumedFrom === t.history.length && !t.cutShort
+    ? ` (resumed after its last epoch: this report was rebuilt from the finished run's checkpoint, nothing trained)`
+    : ` (resumed from epoch ${t.resumedFrom})`;
+}
+
 /** Training time of a run over all its sessions: the epochs' own times, summed (a resumed run's wall time is only its last session's). */
 export function epochSeconds(history: readonly { seconds: number }[]): number {
   return history.reduce((a, h) => a + h.seconds, 0);
@@ -132,7 +140,7 @@ export async function writeExperimentReport<C extends CommonConfig>(
       "Runtime",
       `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
     ],
-    ["Epochs", endedHow(t, planned) + (t.resumedFrom ? ` (resumed from epoch ${t.resumedFrom})` : "")],
+    ["Epochs", endedHow(t, planned) + resumedHow(t)],
     ["Batch norm", bnLine(Math.min(config.bnRecalRows, p.trainRows.length))],
     [
       "Wall time",

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { dirname } from "node:path";
+import { exists, writeFileAtomic } from "../atomic_write.ts";
 import * as tf from "@tensorflow/tfjs";
 
 /** One reading. */
@@ -109,4 +111,24 @@ export async function materialisedCost(x: tf.Tensor4D, size: number, target = 28
     target,
     targetBytes: (tensorBytes / n) * target,
   };
+}
+
+/**
+ * The memory peak over every session of a resumed run: this session's
+ * beside the one kept in `path`, which is then updated when its folder
+ * exists (a session that only resumes a finished run trains nothing, and
+ * must not report its own, lower peak). Without `resume` the kept one is
+ * ignored.
+ */
+export async function peakOverSessions(path: string, session: MemorySample, resume: boolean): Promise<MemorySample> {
+  const before: MemorySample | null = resume && (await exists(path)) ? JSON.parse(await Deno.readTextFile(path)) : null;
+  const peak = before
+    ? {
+      rssBytes: Math.max(before.rssBytes, session.rssBytes),
+      wasmHeapBytes: Math.max(before.wasmHeapBytes, session.wasmHeapBytes),
+      tensorBytes: Math.max(before.tensorBytes, session.tensorBytes),
+    }
+    : session;
+  if (await exists(dirname(path))) await writeFileAtomic(path, JSON.stringify(peak));
+  return peak;
 }

@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
+import { exists, writeFileAtomic } from "../atomic_write.ts";
 import type { Fer2013 } from "../data/fer2013.ts";
 import { loadModel, saveModel } from "../models/io.ts";
 import { makeRng } from "../rng.ts";
@@ -160,17 +161,54 @@ export interface AblationOptions {
   lr: number;
   seed: number;
   log: (line: string) => void;
+  /**
+   * Where each finished variant's row is written as it ends; rows already
+   * there for the same variant and rows are kept, not run again (a resumed
+   * run's ablation continues instead of starting over).
+   */
+  resultsPath?: string;
 }
+
+/** The rows in `path` run on the same numbers of rows, by variant (none when there is no file). */
+async function finishedRows(path: string | undefined, o: AblationOptions): Promise<Map<string, AblationRow>> {
+  const done = new Map<string, AblationRow>();
+  if (!path || !(await exists(path))) return done;
+  const rows = JSON.parse(await Deno.readTextFile(path)) as AblationRow[];
+  for (const r of rows) {
+    // JSON writes NaN (a head-only variant's fine-tuning speed) as null
+    const row = { ...r, fineTuneImagesPerSec: r.fineTuneImagesPerSec ?? NaN };
+    if (r.trainRows === o.trainRows.length && r.valRows === o.valRows.length) done.set(variantKey(row), row);
+  }
+  return done;
+}
+
+/** What identifies a variant: everything that decides its result. */
+const variantKey = (v: AblationVariant) =>
+  JSON.stringify([
+    v.label,
+    v.backbone,
+    v.model.size,
+    v.model.fineTuneBlocks,
+    v.model.freezeBatchNorm,
+    v.fineTuneEpochs,
+  ]);
 
 /**
  * Runs each variant on the same (small) rows: features → head → optional
  * fine-tuning epochs, and reports validation accuracy and speed. Backbones
- * are loaded once each.
+ * are loaded once each; with `resultsPath`, finished variants are kept.
  */
 export async function runAblation(variants: AblationVariant[], o: AblationOptions): Promise<AblationRow[]> {
   const loaded = new Map<string, LoadedBackbone>();
+  const finished = await finishedRows(o.resultsPath, o);
   const rows: AblationRow[] = [];
   for (const v of variants) {
+    const kept = finished.get(variantKey(v));
+    if (kept) {
+      o.log(`ablation: ${v.label} already done (${o.resultsPath}): ${(100 * kept.valAcc).toFixed(1)}% val`);
+      rows.push(kept);
+      continue;
+    }
     const t0 = performance.now();
     o.log(`ablation: ${v.label} (${o.trainRows.length} train / ${o.valRows.length} val rows)`);
     if (!loaded.has(v.backbone)) loaded.set(v.backbone, await loadBackbone(v.backbone));
@@ -229,6 +267,7 @@ export async function runAblation(variants: AblationVariant[], o: AblationOption
       peakRssBytes: monitor.stop().rssBytes,
     });
     o.log(`  → head ${(100 * headValAcc).toFixed(1)}%, final ${(100 * valAcc).toFixed(1)}% val`);
+    if (o.resultsPath) await writeFileAtomic(o.resultsPath, JSON.stringify(rows, null, 1));
   }
   return rows;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { join } from "node:path";
+import { distinctTitles } from "../compare/comparison.ts";
 import type { Evaluated, Experiment } from "../harness/experiment.ts";
 import type { ReportExtras } from "../harness/report.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
@@ -33,11 +34,15 @@ export interface TransferReport {
   phase2: EpochLog[];
   phase2Peak?: { rssBytes: number; wasmHeapBytes: number; tensorBytes: number };
   testAcc: number;
+  /** Validation accuracy of the final model (early stopping may have restored an earlier epoch than the last). */
+  valAcc: number;
   materialised: MaterialisedCost;
   ablation: AblationRow[];
   /** Other experiments' reports found beside this one: the study's and our test accuracy. */
-  others: { name: string; title: string; study: number; acc: number }[];
+  others: { name: string; title: string; protocol: string; study: number; acc: number }[];
   synthetic: boolean;
+  /** The split protocol of this run (only results of the same protocol share a test set). */
+  protocol: string;
 }
 
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -46,10 +51,10 @@ const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 /** The Markdown of the transfer sections. */
 export function transferMarkdown(r: TransferReport): string {
   const p1 = r.phase1;
-  const p2ips = r.phase2.length ? r.phase2.reduce((a, h) => a + h.imagesPerSec, 0) / r.phase2.length : NaN;
+  // The median epoch: a resumed run's epochs may have shared the machine with other jobs
+  const p2ips = median(r.phase2.map((h) => h.imagesPerSec));
   const p2s = r.phase2.reduce((a, h) => a + h.seconds, 0);
-  const lastVal = r.phase2.at(-1)?.valAcc ?? NaN;
-  const phases = mdTable(["phase", "what trains", "images/s", "time", "val acc"], [
+  const phases = mdTable(["phase", "what trains", "images/s (median epoch)", "time (summed)", "val acc"], [
     [
       `0. features (${r.size}×${r.size})`,
       "nothing (inference, once per image)",
@@ -69,7 +74,7 @@ export function transferMarkdown(r: TransferReport): string {
       `top ${r.fineTuneBlocks} blocks (${fmtInt(r.trainableBackboneParams)} params) + head`,
       Number.isFinite(p2ips) ? p2ips.toFixed(1) : "not run",
       fmtSeconds(p2s),
-      Number.isFinite(lastVal) ? pct(lastVal) : "–",
+      r.phase2.length && Number.isFinite(r.valAcc) ? `${pct(r.valAcc)} (final model)` : "–",
     ],
   ]);
   const curve = mdTable(
@@ -79,12 +84,18 @@ export function transferMarkdown(r: TransferReport): string {
   const m = r.materialised;
   const ablation = r.ablation.length ? ablationTable(r.ablation) : "_No ablation in this run (see `--ablation-rows`)._";
   const ab = r.ablation[0];
+  const titles = distinctTitles(r.others);
   const others = mdTable(
-    ["experiment", "study", "ferlab"],
+    ["experiment", "protocol", "study", "ferlab"],
     [
-      ...r.others.map((o) => [o.title, Number.isFinite(o.study) ? pct(o.study) : "no number", pct(o.acc)]),
-      ["04 transfer, head only", "failed (no number)", pct(p1.testAcc)],
-      ["04 transfer, fine-tuned", "failed (no number)", r.phase2.length ? pct(r.testAcc) : "not run yet"],
+      ...r.others.map((o, i) => [
+        titles[i],
+        o.protocol,
+        Number.isFinite(o.study) ? pct(o.study) : "no number",
+        pct(o.acc),
+      ]),
+      ["04 transfer, head only", r.protocol, "failed (no number)", pct(p1.testAcc)],
+      ["04 transfer, fine-tuned", r.protocol, "failed (no number)", r.phase2.length ? pct(r.testAcc) : "not run yet"],
     ],
   );
   return [
@@ -143,8 +154,6 @@ export function transferMarkdown(r: TransferReport): string {
 }
 
 function conclusion(r: TransferReport): string {
-  const bn = r.ablation.filter((a) => a.fineTuneEpochs > 0);
-  const frozen = bn.find((a) => a.model.freezeBatchNorm), live = bn.find((a) => !a.model.freezeBatchNorm);
   const lines = [
     `The study concluded that transfer learning "did not work": it ran out of memory and trained unstably. ` +
     `Here the upsampled set never exists (memory above stays flat), the backbone's own preprocessing is used, ` +
@@ -153,15 +162,30 @@ function conclusion(r: TransferReport): string {
       ? `then the top blocks are fine-tuned with a low learning rate (test accuracy ${pct(r.testAcc)}).`
       : "and fine-tuning of the top blocks has not run yet in this report."),
   ];
+  // Batch norm frozen against batch statistics, on the same (layers-format) backbone
+  const tuned = r.ablation.filter((a) => a.fineTuneEpochs > 0);
+  const live = tuned.find((a) => !a.model.freezeBatchNorm);
+  const frozen = live && tuned.find((a) => a.model.freezeBatchNorm && a.backbone === live.backbone);
   if (frozen && live) {
+    // Standard error of an accuracy near p on n rows: √(p(1−p)/n)
+    const se = Math.sqrt((frozen.valAcc * (1 - frozen.valAcc)) / frozen.valRows);
+    const gap = frozen.valAcc - live.valAcc;
     lines.push(
-      `With batch norm in inference mode the short fine-tuning run reached ${
-        pct(frozen.valAcc, 1)
-      } validation accuracy; ` +
-        `with TF.js's default batch statistics it reached ${pct(live.valAcc, 1)}.`,
+      `On the same backbone (${frozen.backbone}), one short fine-tuning epoch with batch norm in inference mode ` +
+        `reached ${pct(frozen.valAcc, 1)} validation accuracy and with TF.js's default batch statistics ` +
+        `${pct(live.valAcc, 1)}: a gap of ${(100 * gap).toFixed(1)} points against a standard error of about ` +
+        `${(100 * se).toFixed(1)} points per accuracy on ${fmtInt(frozen.valRows)} rows` +
+        (Math.abs(gap) < 2 * Math.SQRT2 * se ? ", so this short run alone does not settle it." : "."),
     );
   }
   return lines.join(" ");
+}
+
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /** Inputs of {@link transferExtras}: what experiment 04 has at its end. */
@@ -186,7 +210,8 @@ async function otherResults(dir: string, self: string): Promise<TransferReport["
       const j = JSON.parse(await Deno.readTextFile(join(dir, e.name)));
       if (typeof j.testAccuracy !== "number") continue;
       const study = typeof j.studyAccuracy === "number" ? j.studyAccuracy : NaN; // NaN is written as null
-      out.push({ name: m[1], title: String(j.title ?? m[1]), study, acc: j.testAccuracy });
+      const protocol = String(j.split?.protocol ?? j.config?.protocol ?? "–");
+      out.push({ name: m[1], title: String(j.title ?? m[1]), protocol, study, acc: j.testAccuracy });
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -200,7 +225,7 @@ async function otherResults(dir: string, self: string): Promise<TransferReport["
  * as the graph counts them, and their numbers under `transfer` in the JSON.
  */
 export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<ReportExtras> {
-  return async ({ test }) => {
+  return async ({ test, val }) => {
     const { config } = r.exp;
     const sections: TransferReport = {
       backbone: r.backbone.spec,
@@ -214,6 +239,8 @@ export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<
       phase2: r.training.history,
       phase2Peak: r.phase2Peak,
       testAcc: test.accuracy,
+      valAcc: val?.accuracy ?? NaN,
+      protocol: config.protocol,
       materialised: r.materialised,
       ablation: r.ablation,
       others: await otherResults(config.out, r.exp.name),

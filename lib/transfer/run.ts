@@ -6,12 +6,19 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { removeIfExists } from "../atomic_write.ts";
 import type { Experiment } from "../harness/experiment.ts";
 import { EarlyStopping } from "../train/callbacks.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { TransferConfig } from "./config.ts";
 import { featureKey } from "./features.ts";
-import { type MaterialisedCost, materialisedCost, MemoryMonitor, type MemorySample } from "./memory.ts";
+import {
+  type MaterialisedCost,
+  materialisedCost,
+  MemoryMonitor,
+  type MemorySample,
+  peakOverSessions,
+} from "./memory.ts";
 import type { TransferModel } from "./model.ts";
 import { type AblationRow, ablationVariants, headPhase, type HeadPhaseResult, runAblation } from "./phases.ts";
 
@@ -65,7 +72,8 @@ export async function runFineTunePhase(t: TransferModel, exp: Experiment<Transfe
     callbacks: [new EarlyStopping({ monitor: "valLoss", patience: c.patience, restoreBestWeights: true })],
     checkpoint: `${exp.name}/finetune`,
   });
-  return { training, peak: monitor.stop() };
+  const peak = await peakOverSessions(`${c.out}/checkpoints/${exp.name}/finetune/peak.json`, monitor.stop(), c.resume);
+  return { training, peak };
 }
 
 /**
@@ -82,6 +90,7 @@ export async function runStudyChecks(
   const materialised = await materialisedCost(sample, 224);
   sample.dispose();
   if (c.ablationRows <= 0 || training.cutShort) return { materialised, ablation: [] };
+  if (!c.resume) await removeIfExists(`${c.out}/checkpoints/${exp.name}/ablation.json`);
   const ablation = await runAblation(ablationVariants(c), {
     data: p.data,
     trainRows: p.trainRows.slice(0, c.ablationRows),
@@ -94,6 +103,8 @@ export async function runStudyChecks(
     lr: c.lr,
     seed: c.seed,
     log: exp.log,
+    // A fresh run starts its ablation over; a resumed one keeps the variants already done
+    resultsPath: `${c.out}/checkpoints/${exp.name}/ablation.json`,
   });
   return { materialised, ablation };
 }
