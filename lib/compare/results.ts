@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { epochSeconds } from "../harness/report.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { EpochRecord } from "../report/charts.ts";
@@ -112,8 +113,8 @@ function historyOf(training: Record<string, unknown>): EpochRecord[] {
 /** The epochs' recorded times, summed; undefined when an epoch lacks one. */
 function summedEpochSeconds(training: Record<string, unknown>): number | undefined {
   if (!Array.isArray(training.history)) return undefined;
-  const seconds = training.history.map((h) => (isObj(h) ? num(h.seconds) : undefined));
-  return seconds.every((x) => x !== undefined) ? seconds.reduce((a: number, x) => a + x!, 0) : undefined;
+  const timed = training.history.every((h) => isObj(h) && num(h.seconds) !== undefined);
+  return timed ? epochSeconds(training.history as { seconds: number }[]) : undefined;
 }
 
 /**
