@@ -125,6 +125,11 @@ export class Experiment<C extends CommonConfig> {
     this.name = variant ? `${spec.name}_${variant}` : spec.name;
   }
 
+  /** `<out>/checkpoints/<path>`: where this run keeps what `--resume` continues from (`path` defaults to its name). */
+  checkpointPath(path: string = this.name): string {
+    return `${this.config.out}/checkpoints/${path}`;
+  }
+
   /** The values of the settings an ablation can switch (e.g. `{ labelSmoothing: "0.1" }`), to compare runs by. */
   ablationSettings(): Record<string, string> {
     return Object.fromEntries(
@@ -172,7 +177,7 @@ export class Experiment<C extends CommonConfig> {
         augment: preset === "none" ? undefined : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng),
         rng: this.rng(opts.rngLabel ?? "train"),
         callbacks,
-        ...(checkpoint === false ? {} : { checkpoint: { dir: `${config.out}/checkpoints/${checkpoint}` } }),
+        ...(checkpoint === false ? {} : { checkpoint: { dir: this.checkpointPath(checkpoint) } }),
         resume: checkpoint !== false && config.resume,
         // Only a checkpointed run may be cut short by the budget: it can resume.
         maxSeconds: checkpoint !== false && config.maxMinutes > 0

@@ -31,7 +31,7 @@ export function runHeadPhase(t: TransferModel, exp: Experiment<TransferConfig>):
     data: p.data,
     rows: { train: p.trainRows, val: p.split.val, test: p.split.test },
     cachePath: `.cache/transfer/${key}.bin`,
-    dir: `${c.out}/checkpoints/${exp.name}/head`,
+    dir: exp.checkpointPath(`${exp.name}/head`),
     resume: c.resume,
     epochs: c.headEpochs,
     batchSize: c.batchSize,
@@ -72,7 +72,7 @@ export async function runFineTunePhase(t: TransferModel, exp: Experiment<Transfe
     callbacks: [new EarlyStopping({ monitor: "valLoss", patience: c.patience, restoreBestWeights: true })],
     checkpoint: `${exp.name}/finetune`,
   });
-  const peak = await peakOverSessions(`${c.out}/checkpoints/${exp.name}/finetune/peak.json`, monitor.stop(), c.resume);
+  const peak = await peakOverSessions(exp.checkpointPath(`${exp.name}/finetune/peak.json`), monitor.stop(), c.resume);
   return { training, peak };
 }
 
@@ -90,7 +90,9 @@ export async function runStudyChecks(
   const materialised = await materialisedCost(sample, 224);
   sample.dispose();
   if (c.ablationRows <= 0 || training.cutShort) return { materialised, ablation: [] };
-  if (!c.resume) await removeIfExists(`${c.out}/checkpoints/${exp.name}/ablation.json`);
+  // A fresh run starts its ablation over; a resumed one keeps the variants already done
+  const resultsPath = exp.checkpointPath(`${exp.name}/ablation.json`);
+  if (!c.resume) await removeIfExists(resultsPath);
   const ablation = await runAblation(ablationVariants(c), {
     data: p.data,
     trainRows: p.trainRows.slice(0, c.ablationRows),
@@ -103,8 +105,7 @@ export async function runStudyChecks(
     lr: c.lr,
     seed: c.seed,
     log: exp.log,
-    // A fresh run starts its ablation over; a resumed one keeps the variants already done
-    resultsPath: `${c.out}/checkpoints/${exp.name}/ablation.json`,
+    resultsPath,
   });
   return { materialised, ablation };
 }
