@@ -8,9 +8,14 @@
  *
  * Here Hyperband (R = 9 epochs, η = 3: 22 trials, 78 trial-epochs) searches on a 6,000-image subset of the training
  * split, each trial with early stopping on validation accuracy; the winner is then retrained on the full training
- * split for up to 30 epochs. On 2 cores a trial epoch takes about 1 minute and a full epoch about 3–4 minutes, so the
- * whole run is about 2–3 hours (the real-data run is not done yet). `--quick` is a few-minute smoke run on
- * synthetic faces. `--resume` replays finished trials from `<out>/tuner/02_tuned/` and resumes the final training.
+ * split for up to 30 epochs (early stopping on validation loss, patience 8).
+ *
+ * What this script gets on FER2013 (study protocol, seed 42): **58.49% test accuracy** (macro-F1 49.42%, NLL 1.131,
+ * ECE 6.3%), 5.5 points above the study. The winner (trial 18: filters 32-96-128, conv dropout 0.1, dense 128, dense
+ * dropout 0.2, batch norm, lr 1.6e-3) reached 41.4% on the subset; its full training ran all 30 epochs and was still
+ * improving at the cap (validation loss best at epoch 30). The search took 1 h 05 min of trial training on 2 cores
+ * (20 s–9 min a trial), the full training 1 h 07 min (about 2 minutes an epoch). `--quick` is a few-minute smoke run
+ * on synthetic faces. `--resume` replays finished trials from `<out>/tuner/02_tuned/` and resumes the final training.
  *
  *     deno task exp:02 --data data/fer2013.csv --max-minutes 170      # the full run
  *     deno task exp:02 --quick

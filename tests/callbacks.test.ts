@@ -4,6 +4,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import {
   type CallbackAction,
+  type CallbackState,
   EarlyStopping,
   type EpochLog,
   isImprovement,
@@ -157,6 +158,27 @@ Deno.test("EarlyStopping restores the best epoch's weights at the end and frees 
   es2.dispose();
   assert.equal(tf.memory().numTensors, n - 2);
   [es, full, legacy].forEach((c) => c.dispose());
+});
+
+Deno.test("EarlyStopping says when the best epoch was the last: the epoch cap ended a run still improving", () => {
+  const model = dummy();
+  const ended = (losses: number[], restored?: CallbackState) => {
+    const es = new EarlyStopping({ patience: 5, restoreBestWeights: true });
+    if (restored) {
+      es.restore(restored);
+      es.restoreTensors(model.getWeights().map((w) => w.clone()));
+    }
+    losses.forEach((v, i) => es.onEpochEnd(log(i + 1, v), { model, lr: 1 }));
+    const line = String(es.onTrainEnd({ model }));
+    es.dispose();
+    return line;
+  };
+  assert.match(ended([1.0, 0.8, 0.6]), /epoch 3 \(valLoss 0\.6000\), the last one: valLoss was still improving/);
+  assert.doesNotMatch(ended([1.0, 0.6, 0.8]), /still improving/);
+  // A checkpoint written before lastEpoch was kept: `seen` stands in for it.
+  const old = { best: 0.5, bestEpoch: 4, wait: 0, seen: 4, stoppedEpoch: 0 };
+  assert.match(ended([], old), /epoch 4 .*still improving/);
+  assert.doesNotMatch(ended([], { ...old, seen: 6, wait: 2 }), /still improving/);
 });
 
 Deno.test("EarlyStopping state and tensors round-trip for checkpoints", () => {

@@ -210,6 +210,11 @@ Deno.test({
     assert.ok(json.test.calibration.nll > 0);
     const md = await Deno.readTextFile(join(out, "03_deep_ls0.md"));
     assert.match(md, /Architecture: \*\*lean\*\*/);
+    // The report names the weights it evaluated: early stopping's best epoch, here the only (and last) one.
+    assert.match(
+      md,
+      /\| Epochs \| completed 1 of 1 epochs; EarlyStopping: restored the weights of epoch 1 .*still improving/,
+    );
     assert.match(md, /## Calibration beside the other experiments/);
     assert.match(md, /\| 01_baseline \|/);
     assert.ok((await Deno.stat(join(out, "models/03_deep_ls0/model.json"))).size > 0);

@@ -368,11 +368,14 @@ Deno.test("early stopping ends training with the best weights; resuming a finish
     assert.equal(res.stoppedEarly, true);
     assert.equal(res.history.length, 3);
     assert.match(res.reason!, /EarlyStopping/);
+    assert.deepEqual(res.endNotes?.length, 1, "the report learns which weights came back");
+    assert.match(res.endNotes![0], /restored the weights of epoch 1 /);
     assert.equal(maxAbsDiff(weightsOf(model), epoch1), 0);
     const again = tinyBaseline(7);
     const second = await train({ ...opts, model: again, callbacks: [snap, es()], resume: true });
     assert.equal(second.stoppedEarly, true);
     assert.equal(second.history.length, 3);
+    assert.match(second.endNotes?.[0] ?? "", /restored the weights of epoch 1 /);
     assert.equal(maxAbsDiff(weightsOf(again), epoch1), 0);
     // Resuming with a different batch size is refused with a clear error.
     await assert.rejects(

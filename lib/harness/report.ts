@@ -110,6 +110,11 @@ export function epochSeconds(history: readonly { seconds: number }[]): number {
   return history.reduce((a, h) => a + h.seconds, 0);
 }
 
+/** Which weights the evaluated model has, when a callback chose them (EarlyStopping's best epoch). */
+function finalWeights(t: TrainResult): string {
+  return t.endNotes?.length ? `; ${t.endNotes.join("; ")}` : "";
+}
+
 /** How the training ended, in words. */
 export function endedHow(t: TrainResult, planned: number): string {
   const ran = t.history.length;
@@ -140,7 +145,7 @@ export async function writeExperimentReport<C extends CommonConfig>(
       "Runtime",
       `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
     ],
-    ["Epochs", endedHow(t, planned) + resumedHow(t)],
+    ["Epochs", endedHow(t, planned) + resumedHow(t) + finalWeights(t)],
     ["Batch norm", bnLine(Math.min(config.bnRecalRows, p.trainRows.length))],
     [
       "Wall time",

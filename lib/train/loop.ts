@@ -108,6 +108,8 @@ export interface TrainResult {
   reason?: string;
   /** Epochs already done in the checkpoint this run resumed from. */
   resumedFrom?: number;
+  /** What the callbacks did when training ended (e.g. which epoch's weights EarlyStopping put back). */
+  endNotes?: string[];
   /** Wall seconds of this call. */
   wallSeconds: number;
 }
@@ -204,12 +206,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const state = await startOrResume(run);
   if (state.finishedReason !== undefined) {
     run.log(`checkpoint says training already ended: ${state.finishedReason}`);
-    endTraining(run);
-    return result(run, state, { stoppedEarly: true, cutShort: false, reason: state.finishedReason });
+    const endNotes = endTraining(run);
+    return result(run, state, { stoppedEarly: true, cutShort: false, reason: state.finishedReason }, endNotes);
   }
   const dropouts = dropoutLayers(opts.model);
   const savedSeeds = dropouts.map((l) => l.seed);
   let ending: Ending = { stoppedEarly: false, cutShort: false };
+  let endNotes: string[] = [];
   try {
     for (let epoch = state.startEpoch + 1; epoch <= state.epochs; epoch++) {
       const entry = await runEpoch(run, state, epoch);
@@ -221,14 +224,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // After the last checkpoint, so that it keeps the true training state
     // (last weights) while the caller gets e.g. the best epoch's weights.
-    if (!ending.cutShort) endTraining(run);
+    if (!ending.cutShort) endNotes = endTraining(run);
   } finally {
     run.progress?.clear();
     // Give the layers back their own seeds so that a later model.fit does
     // not reuse the last mask seed at every step.
     dropouts.forEach((l, i) => (l.seed = savedSeeds[i]));
   }
-  return result(run, state, ending);
+  return result(run, state, ending, endNotes);
 }
 
 /** Checks the options and derives what every phase needs. */
@@ -412,21 +415,27 @@ async function checkpointIfDue(run: Run, state: State, epoch: number, ending: En
   });
 }
 
-/** Runs every callback's `onTrainEnd`, logging what they report. */
-function endTraining(run: Run) {
+/** Runs every callback's `onTrainEnd`, logging what they report and returning it for the report. */
+function endTraining(run: Run): string[] {
+  const notes: string[] = [];
   for (const cb of run.callbacks) {
     const line = cb.onTrainEnd?.({ model: run.opts.model });
-    if (line) run.log(line);
+    if (line) {
+      run.log(line);
+      notes.push(line);
+    }
   }
+  return notes;
 }
 
-function result(run: Run, state: State, ending: Ending): TrainResult {
+function result(run: Run, state: State, ending: Ending, endNotes: string[] = []): TrainResult {
   return {
     history: state.history,
     stoppedEarly: ending.stoppedEarly,
     cutShort: ending.cutShort,
     ...(ending.reason !== undefined ? { reason: ending.reason } : {}),
     ...(state.resumedFrom !== undefined ? { resumedFrom: state.resumedFrom } : {}),
+    ...(endNotes.length > 0 ? { endNotes } : {}),
     wallSeconds: (performance.now() - run.t0) / 1000,
   };
 }
