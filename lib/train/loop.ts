@@ -385,7 +385,8 @@ async function decideAfterEpoch(run: Run, state: State, entry: EpochLog): Promis
     !ending.stoppedEarly && entry.epoch < state.epochs && opts.maxSeconds !== undefined && elapsed >= opts.maxSeconds
   ) {
     ending.cutShort = true;
-    ending.reason = `time budget of ${opts.maxSeconds}s used up after epoch ${entry.epoch}/${state.epochs} ` +
+    ending.reason =
+      `time budget of ${opts.maxSeconds.toFixed(0)}s used up after epoch ${entry.epoch}/${state.epochs} ` +
       `(${elapsed.toFixed(0)}s)`;
     run.log(ending.reason);
   }
