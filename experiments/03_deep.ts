@@ -8,13 +8,14 @@
  *
  * What this script gets: the FER2013 run (study protocol, seed 42, `lean`) is in progress: cut short by the session's
  * time budget after 37 of 60 epochs, it scored 60.59% on the test split (best validation 61.85% at epoch 35, early
- * stopping not yet fired; the report lands when early stopping or the epoch cap ends the run). Measured on this
- * 2-core machine at the start of that run: the study's filters (128-256-512-512-512) cost 0.90 GFLOP per image and
- * train at 24.5 images/s, 17.6 minutes per epoch of 25,841 images, so 60 epochs would take about 18 hours. The default `lean` keeps every other part of the study's
- * model and narrows the filters to 32-64-128-256-512 (0.09 GFLOP, 181 images/s, 7.4× faster: about 3 minutes per
- * epoch with validation, at most 3 hours for 60 epochs). Each run re-measures both in its first minutes and states the
- * numbers in its report. `--arch study` runs the study's as described; `--label-smoothing 0` is the calibration
- * ablation (its own report, `03_deep_ls0`). `--quick` is a few-minute smoke run on synthetic faces.
+ * stopping not yet fired; the report lands when early stopping or the epoch cap ends the run). Measured on this 2-core
+ * machine at the start of that run: the study's filters (128-256-512-512-512) cost 0.90 GFLOP per image and train at
+ * 24.5 images/s, 17.6 minutes per epoch of 25,841 images, so 60 epochs would take about 18 hours. The default `lean`
+ * keeps every other part of the study's model and narrows the filters to 32-64-128-256-512 (0.09 GFLOP, 181 images/s,
+ * 7.4× faster: about 3 minutes per epoch with validation, at most 3 hours for 60 epochs). Each run re-measures both in
+ * its first minutes and states the numbers in its report. `--arch study` runs the study's as described;
+ * `--label-smoothing 0` is the calibration ablation (its own report, `03_deep_ls0`). `--quick` is a few-minute smoke
+ * run on synthetic faces.
  *
  *     deno task exp:03 --data data/fer2013.csv --max-minutes 300     # the full run (resume with --resume)
  *     deno task exp:03 --quick
