@@ -175,7 +175,7 @@ Deno.test("EarlyStopping says when the best epoch was the last: the epoch cap en
   };
   assert.match(ended([1.0, 0.8, 0.6]), /epoch 3 \(valLoss 0\.6000\), the last one: valLoss was still improving/);
   assert.doesNotMatch(ended([1.0, 0.6, 0.8]), /still improving/);
-  // A checkpoint written before lastEpoch was kept: `seen` stands in for it.
+  // After a resume: the restored state alone (no wait since the best epoch) tells whether the last epoch was the best.
   const old = { best: 0.5, bestEpoch: 4, wait: 0, seen: 4, stoppedEpoch: 0 };
   assert.match(ended([], old), /epoch 4 .*still improving/);
   assert.doesNotMatch(ended([], { ...old, seen: 6, wait: 2 }), /still improving/);

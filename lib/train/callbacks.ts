@@ -241,7 +241,6 @@ export class EarlyStopping implements Callback {
   private bestEpoch = 0;
   private wait = 0;
   private seen = 0;
-  private lastEpoch = 0;
   private stoppedEpoch = 0;
   private bestWeights: tf.Tensor[] | null = null;
 
@@ -269,7 +268,6 @@ export class EarlyStopping implements Callback {
   onEpochEnd(log: EpochLog, ctx: CallbackContext): CallbackAction {
     const current = log[this.monitor];
     this.seen++;
-    this.lastEpoch = log.epoch;
     this.wait++;
     if (isImprovement(current, this.best, this.mode, this.minDelta)) {
       this.best = current;
@@ -293,9 +291,9 @@ export class EarlyStopping implements Callback {
     if (!this.restoreBestWeights || this.bestWeights === null) return;
     if (this.restoreOnlyOnStop && this.stoppedEpoch === 0) return;
     ctx.model.setWeights(this.bestWeights);
-    // A best epoch that is also the last one, without a stop, means the epoch cap ended a run still improving:
-    // worth saying, since more epochs might have helped.
-    const stillImproving = this.stoppedEpoch === 0 && this.bestEpoch === this.lastEpoch;
+    // No wait since the best epoch means the last epoch was the best; without a stop, the epoch cap ended a run
+    // still improving: worth saying, since more epochs might have helped.
+    const stillImproving = this.stoppedEpoch === 0 && this.wait === 0;
     return `${this.name}: restored the weights of epoch ${this.bestEpoch} ` +
       `(${this.monitor} ${this.best?.toPrecision(4)})` +
       (stillImproving ? `, the last one: ${this.monitor} was still improving when the epoch cap ended training` : "");
@@ -315,7 +313,6 @@ export class EarlyStopping implements Callback {
       bestEpoch: this.bestEpoch,
       wait: this.wait,
       seen: this.seen,
-      lastEpoch: this.lastEpoch,
       stoppedEpoch: this.stoppedEpoch,
     };
   }
@@ -326,8 +323,6 @@ export class EarlyStopping implements Callback {
     this.bestEpoch = s.bestEpoch as number;
     this.wait = s.wait as number;
     this.seen = s.seen as number;
-    // Checkpoints written before lastEpoch was kept: the callback saw every epoch, so seen is the last one.
-    this.lastEpoch = (s.lastEpoch as number | undefined) ?? this.seen;
     this.stoppedEpoch = s.stoppedEpoch as number;
   }
 
