@@ -14,8 +14,9 @@
  * keeps every other part of the study's model and narrows the filters to 32-64-128-256-512 (0.09 GFLOP, 181 images/s,
  * 7.4× faster: about 3 minutes per epoch with validation, at most 3 hours for 60 epochs). Each run re-measures both in
  * its first minutes and states the numbers in its report. `--arch study` runs the study's as described;
- * `--label-smoothing 0` is the calibration ablation (its own report, `03_deep_ls0`). `--quick` is a few-minute smoke
- * run on synthetic faces.
+ * `--label-smoothing 0` is the calibration ablation: a run that changes the architecture, the smoothing or the epochs
+ * gets its own report, named by what it changed (`03_deep_ls0`, `03_deep_ls0_10ep`), set beside the others' in its
+ * calibration section. `--quick` is a few-minute smoke run on synthetic faces.
  *
  *     deno task exp:03 --data data/fer2013.csv --max-minutes 300     # the full run (resume with --resume)
  *     deno task exp:03 --quick
@@ -24,7 +25,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import { calibrationComparison } from "../lib/harness/compare.ts";
+import { calibrationComparison, variantReports } from "../lib/harness/compare.ts";
 import { costSentence, measureArchitectures } from "../lib/harness/costs.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { buildDeep, type DeepConfig } from "../lib/models/deep.ts";
@@ -79,7 +80,7 @@ await runExperiment<Config>({
     patience: { type: "number", help: "early-stopping patience on validation accuracy (0 = off)" },
     measureSteps: { type: "number", help: "time N training steps of each architecture first (0 = skip)" },
   },
-  ablations: { arch: (c) => c.arch, labelSmoothing: (c) => `ls${c.labelSmoothing}` },
+  ablations: { arch: (c) => c.arch, labelSmoothing: (c) => `ls${c.labelSmoothing}`, epochs: (c) => `${c.epochs}ep` },
 }, async (exp) => {
   const { config } = exp;
   // ## 1. Cost both architectures on this machine (a few steps each), so the report can say why it runs what it runs
@@ -110,7 +111,8 @@ await runExperiment<Config>({
   });
 
   // ## 3. Evaluate, save, report — with the measured costs and the calibration beside 01, 02 and the ablation
-  const others = ["01_baseline", "02_tuned", "03_deep", "03_deep_ls0"].filter((n) => n !== exp.name);
+  const others = ["01_baseline", "02_tuned", "03_deep", ...await variantReports(config.out, "03_deep")]
+    .filter((n) => n !== exp.name);
   const comparison = await calibrationComparison(config.out, others);
   await exp.finish(model, training, {
     preface: [costSentence(costs, config.arch, { reference: "study", epochs: config.epochs })],

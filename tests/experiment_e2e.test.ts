@@ -190,7 +190,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "exp:03's ablation writes its own report, with the calibration beside 01's",
+  name: "exp:03's ablation writes its own report (named by the settings it changed), with the calibration beside 01's",
   sanitizeResources: false,
   fn: async () => {
     const r = await run("experiments/03_deep.ts", {
@@ -204,11 +204,11 @@ Deno.test({
       threads: 1,
     });
     assert.equal(r.code, 0, r.stderr);
-    const json = JSON.parse(await Deno.readTextFile(join(out, "03_deep_ls0.json")));
+    const json = JSON.parse(await Deno.readTextFile(join(out, "03_deep_ls0_1ep.json")));
     assert.equal(json.config.labelSmoothing, 0);
     assert.equal(json.config.arch, "lean");
     assert.ok(json.test.calibration.nll > 0);
-    const md = await Deno.readTextFile(join(out, "03_deep_ls0.md"));
+    const md = await Deno.readTextFile(join(out, "03_deep_ls0_1ep.md"));
     assert.match(md, /Architecture: \*\*lean\*\*/);
     // The report names the weights it evaluated: early stopping's best epoch, here the only (and last) one.
     assert.match(
@@ -217,6 +217,6 @@ Deno.test({
     );
     assert.match(md, /## Calibration beside the other experiments/);
     assert.match(md, /\| 01_baseline \|/);
-    assert.ok((await Deno.stat(join(out, "models/03_deep_ls0/model.json"))).size > 0);
+    assert.ok((await Deno.stat(join(out, "models/03_deep_ls0_1ep/model.json"))).size > 0);
   },
 });

@@ -1,7 +1,7 @@
 /** The calibration section an experiment sets beside the others' reports. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { calibrationComparison } from "../lib/harness/compare.ts";
+import { calibrationComparison, variantReports } from "../lib/harness/compare.ts";
 
 Deno.test("calibrationComparison lists an unfinished report as not comparable instead of crashing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-compare-" });
@@ -31,4 +31,17 @@ Deno.test("calibrationComparison lists an unfinished report as not comparable in
     md,
     /Not run yet \(no report here\): 02_b \(unfinished: the search was cut short by --max-minutes\.\), 03_c\./,
   );
+});
+
+Deno.test("variantReports finds an experiment's variant reports and not its charts or other experiments", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferlab-variants-" });
+  const report = (name: string) => JSON.stringify({ name });
+  await Deno.writeTextFile(join(dir, "03_deep.json"), report("03_deep"));
+  await Deno.writeTextFile(join(dir, "03_deep_ls0_10ep.json"), report("03_deep_ls0_10ep"));
+  await Deno.writeTextFile(join(dir, "03_deep_10ep.json"), report("03_deep_10ep"));
+  await Deno.writeTextFile(join(dir, "03_deep_10ep.curves.vl.json"), JSON.stringify({ $schema: "vega-lite" }));
+  await Deno.writeTextFile(join(dir, "03_deepish.json"), report("03_deepish"));
+  await Deno.writeTextFile(join(dir, "03_deep_notes.json"), report("something else"));
+  assert.deepEqual(await variantReports(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
+  assert.deepEqual(await variantReports(join(dir, "absent"), "03_deep"), []);
 });

@@ -14,6 +14,27 @@ import { join } from "node:path";
 import { exists } from "../atomic_write.ts";
 import { fmtNumber, mdTable, pct } from "../report/markdown.ts";
 
+/**
+ * The names of the variant reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
+ * sorted; a variant is `<name>_<suffix>.json` whose own `name` field says so, which leaves out charts' specs.
+ *
+ * @example
+ * ```ts
+ * const variants = await variantReports("reports", "03_deep"); // ["03_deep_10ep", "03_deep_ls0_10ep"]
+ * ```
+ */
+export async function variantReports(outDir: string, name: string): Promise<string[]> {
+  if (!await exists(outDir)) return [];
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(outDir)) {
+    const stem = entry.name.replace(/\.json$/, "");
+    if (!entry.isFile || stem === entry.name || !stem.startsWith(`${name}_`) || stem.endsWith(".vl")) continue;
+    const r: { name?: unknown } = JSON.parse(await Deno.readTextFile(join(outDir, entry.name)));
+    if (r.name === stem) found.push(stem);
+  }
+  return found.sort();
+}
+
 /** The fields of a report's JSON this comparison reads. */
 interface ReportJson {
   name: string;
