@@ -4,6 +4,7 @@ import {
   calibrate,
   expectedCalibrationError,
   negativeLogLikelihood,
+  overconfidence,
   PROB_EPSILON,
   reliabilityBins,
 } from "../lib/eval/calibration.ts";
@@ -41,6 +42,18 @@ Deno.test("reliability bins and ECE with 5 bins, by hand", () => {
   close(bins[1].hi, 0.4);
   // ECE = (|0 − 0.4| + |0 − 0.5| + |1 − 0.7| + |1 − 0.9|) / 4 = 1.3 / 4
   close(expectedCalibrationError(bins), 1.3 / 4);
+  // Mean confidence − accuracy = ((0.4 − 0) + (0.5 − 0) + (0.7 − 1) + (0.9 − 1)) / 4 = 0.5 / 4: overconfident.
+  close(overconfidence(bins), 0.5 / 4);
+});
+
+Deno.test("overconfidence keeps the sign ECE drops: an underconfident model is negative", () => {
+  // Two images at confidence 0.6, both right: ECE 0.4 either way, but the model is underconfident.
+  const under = calibrate([0.6, 0.4, 0.4, 0.6], [0, 1], 2, 5);
+  close(under.ece, 0.4);
+  close(overconfidence(under.bins), -0.4);
+  // The same confidences, both wrong: overconfident by 0.6.
+  close(overconfidence(calibrate([0.6, 0.4, 0.4, 0.6], [1, 0], 2, 5).bins), 0.6);
+  assert.ok(Number.isNaN(overconfidence([])));
 });
 
 Deno.test("ECE pools images that share a bin before taking the gap", () => {

@@ -215,8 +215,12 @@ Deno.test({
       md,
       /\| Epochs \| completed 1 of 1 epochs; EarlyStopping: restored the weights of epoch 1 .*still improving/,
     );
+    assert.match(
+      md,
+      /mean confidence − accuracy \*\*(\+|−)\d+\.\d pts \((over|under)\)\*\*|mean confidence − accuracy \*\*±0\.0 pts\*\*/,
+    );
     assert.match(md, /## Calibration beside the other experiments/);
-    assert.match(md, /\| 01_baseline \|/);
+    assert.match(md, /\| 01_baseline \| .* \| (\+|−|±)\d+\.\d pts( \((over|under)\))? \|/);
     assert.ok((await Deno.stat(join(out, "models/03_deep_ls0_1ep/model.json"))).size > 0);
   },
 });

@@ -13,7 +13,7 @@ Deno.test("calibrationComparison lists an unfinished report as not comparable in
       config: { epochs: 2 },
       data: { kind: "synthetic", source: "synthetic" },
       training: { history: [{}, {}], cutShort: false },
-      test: { n: 10, calibration: { nll: 1.25, ece: 0.05 } },
+      test: { n: 10, calibration: { nll: 1.25, ece: 0.05 } }, // an older report: no bins
     }),
   );
   await Deno.writeTextFile(
@@ -24,9 +24,24 @@ Deno.test("calibrationComparison lists an unfinished report as not comparable in
       data: { kind: "synthetic" },
     }),
   );
-  const md = await calibrationComparison(dir, ["01_a", "02_b", "03_c"]);
+  await Deno.writeTextFile(
+    join(dir, "04_d.json"),
+    JSON.stringify({
+      name: "04_d",
+      testAccuracy: 0.6,
+      config: { epochs: 3, labelSmoothing: 0.1 },
+      data: { kind: "fer2013", source: "fer.csv" },
+      training: { history: [{}, {}], cutShort: true },
+      test: { n: 2, calibration: { nll: 0.9, ece: 0.05, bins: [{ count: 2, confidence: 0.55, accuracy: 0.6 }] } },
+    }),
+  );
+  const md = await calibrationComparison(dir, ["01_a", "02_b", "03_c", "04_d"]);
   assert.ok(md);
-  assert.match(md, /\| 01_a \| synthetic \| 2 of 2 \| 0 \| 50\.00% \| 1\.2500 \| 5\.00% \|/);
+  assert.match(md, /\| 01_a \| synthetic \| 2 of 2 \| 0 \| 50\.00% \| 1\.2500 \| 5\.00% \| not recorded \|/);
+  assert.match(
+    md,
+    /\| 04_d \| fer\.csv \| 2 of 3 \(cut short\) \| 0\.1 \| 60\.00% \| 0\.9000 \| 5\.00% \| −5\.0 pts \(under\) \|/,
+  );
   assert.match(
     md,
     /Not run yet \(no report here\): 02_b \(unfinished: the search was cut short by --max-minutes\.\), 03_c\./,

@@ -11,7 +11,16 @@ import {
   reliabilityDiagram,
 } from "../lib/report/charts.ts";
 import { reliabilityBins } from "../lib/eval/calibration.ts";
-import { configBlock, fmtInt, fmtNumber, fmtSeconds, imageLink, mdTable, pct } from "../lib/report/markdown.ts";
+import {
+  configBlock,
+  fmtInt,
+  fmtNumber,
+  fmtOverconfidence,
+  fmtSeconds,
+  imageLink,
+  mdTable,
+  pct,
+} from "../lib/report/markdown.ts";
 import { compileSpec, RenderError, renderSvg } from "../lib/report/render.ts";
 import { chartFile, chartRef, writeReport } from "../lib/report/write.ts";
 
@@ -228,6 +237,10 @@ Deno.test("number and duration formatting", () => {
   assert.equal(fmtInt(32298), "32,298");
   assert.equal(fmtInt(-1234567), "-1,234,567");
   assert.equal(fmtInt(999), "999");
+  assert.equal(fmtOverconfidence(0.0214), "+2.1 pts (over)");
+  assert.equal(fmtOverconfidence(-0.0518), "−5.2 pts (under)");
+  assert.equal(fmtOverconfidence(0.0001), "±0.0 pts");
+  assert.equal(fmtOverconfidence(NaN), "n/a");
 });
 
 Deno.test("configBlock and imageLink", () => {

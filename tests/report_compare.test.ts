@@ -205,6 +205,8 @@ Deno.test({
     await copyDir(join(REPO, "reports/models/01_baseline"), join(nodata, "models/01_baseline"));
     const r = await report(["--dir", nodata], nodata);
     assert.equal(r.code, 0, r.stderr);
+    // The run's recorded path lies outside the report's read permissions: passed over, and said so.
+    assert.match(r.stderr, /\/nonexistent\/fer2013\.csv is outside the read permissions; passed over/);
     const md = await Deno.readTextFile(join(nodata, "README.md"));
     assert.match(
       md,

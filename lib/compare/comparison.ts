@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { fmtInt, fmtNumber, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
+import { overconfidence } from "../eval/calibration.ts";
+import { fmtInt, fmtNumber, fmtOverconfidence, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { ensembleLabel } from "./charts.ts";
 import { ENSEMBLE_FILE, type EnsembleOutcome } from "./ensemble_row.ts";
 import type { ExperimentResult } from "./results.ts";
@@ -65,6 +66,7 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
     "backend",
     "NLL",
     "ECE",
+    "conf − acc",
     "report",
   ];
   const align: Table["align"] = [
@@ -76,6 +78,7 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
     "left",
     "right",
     "left",
+    "right",
     "right",
     "right",
     "left",
@@ -92,6 +95,7 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
     r.backend ?? "–",
     r.calibration ? fmtNumber(r.calibration.nll) : "–",
     r.calibration ? pct(r.calibration.ece, 1) : "–",
+    r.calibration?.bins ? fmtOverconfidence(overconfidence(r.calibration.bins)) : "–",
     { text: `${r.name}.md`, href: `${r.name}.md` },
   ]);
   if (ensemble.ok) {
@@ -110,6 +114,7 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
         e.backend.split(" (")[0],
         fmtNumber(s.nll),
         pct(s.ece, 1),
+        fmtOverconfidence(s.overconfidence),
         { text: ENSEMBLE_FILE, href: ENSEMBLE_FILE },
       ]);
     }
@@ -247,7 +252,8 @@ export function comparisonMarkdown(input: ComparisonInput): string {
     out.push(
       tableMarkdown(comparisonTable(results, ensemble)),
       "",
-      "NLL and ECE (15 bins) are of the test predictions, where the run recorded them. Epochs: run of planned.",
+      "NLL, ECE (15 bins) and mean confidence − accuracy (+ overconfident, − underconfident) are of the test " +
+        "predictions, where the run recorded them. Epochs: run of planned.",
       "",
       ensembleNote(ensemble),
       "",

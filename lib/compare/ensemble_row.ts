@@ -32,6 +32,7 @@ import { DEFAULT_DATA_PATHS, loadData } from "../data/locate.ts";
 import { loadOrMakeSplit } from "../data/split_cache.ts";
 import { type Protocol, splitSettings } from "../data/split.ts";
 import { makeSyntheticFer2013 } from "../data/synthetic.ts";
+import { overconfidence } from "../eval/calibration.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { TtaMode } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
@@ -41,7 +42,7 @@ import { type ExperimentResult, hasModel } from "./results.ts";
 /** The cache file, beside the results. */
 export const ENSEMBLE_FILE = "ensemble.json";
 /** Bumped when what the cache holds or how it is computed changes. */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 /** The seed `lib/harness/prepare.ts` draws the synthetic faces with. */
 const SYNTHETIC_SEED = 2013;
 
@@ -54,6 +55,8 @@ export interface EnsembleScore {
   macroF1: number;
   nll: number;
   ece: number;
+  /** Mean confidence − accuracy (+ overconfident, − underconfident). */
+  overconfidence: number;
   /** Recall per class, by emotion. */
   recall: Record<string, number>;
 }
@@ -147,6 +150,17 @@ async function readCache(path: string): Promise<EnsembleResult | undefined> {
   }
 }
 
+/** Whether a candidate data path is there; one outside the permissions granted is passed over, and said so. */
+async function candidateExists(path: string, log: (m: string) => void): Promise<boolean> {
+  try {
+    return await exists(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable)) throw e;
+    log(`  ensemble: ${path} is outside the read permissions; passed over`);
+    return false;
+  }
+}
+
 /** Finds the data a result was tested on, by fingerprint; a reason when it cannot. */
 async function findData(
   r: ExperimentResult,
@@ -169,7 +183,7 @@ async function findData(
     .filter((p): p is string => !!p);
   const unique = [...new Set(tried)];
   for (const path of unique) {
-    if (!(await exists(path))) continue;
+    if (!(await candidateExists(path, log))) continue;
     try {
       const { data } = await loadData({ data: path, synthetic: () => makeSyntheticFer2013(), log: () => {} });
       const fp = fingerprint(data);
@@ -210,6 +224,7 @@ async function score(
     macroF1: e.macroF1,
     nll: e.calibration.nll,
     ece: e.calibration.ece,
+    overconfidence: overconfidence(e.calibration.bins),
     recall: Object.fromEntries(e.perClass.map((c) => [c.name, c.recall])),
   };
 }

@@ -111,6 +111,20 @@ export function expectedCalibrationError(bins: readonly ReliabilityBin[]): numbe
   return n ? bins.reduce((a, b) => a + b.count * Math.abs(b.accuracy - b.confidence), 0) / n : NaN;
 }
 
+/**
+ * Support-weighted mean `confidence − accuracy` over bins: positive when the model is overconfident, negative when
+ * underconfident (what ECE, an absolute value, cannot tell); NaN when the bins are empty.
+ *
+ * @example
+ * ```ts
+ * overconfidence([{ lo: 0.8, hi: 0.9, count: 4, confidence: 0.85, accuracy: 0.75 }]); // ≈ 0.1
+ * ```
+ */
+export function overconfidence(bins: readonly Pick<ReliabilityBin, "count" | "confidence" | "accuracy">[]): number {
+  const n = bins.reduce((a, b) => a + b.count, 0);
+  return n ? bins.reduce((a, b) => a + b.count * (b.confidence - b.accuracy), 0) / n : NaN;
+}
+
 /** NLL, ECE and the reliability bins of `n × k` probabilities against their labels. */
 export function calibrate(
   probs: ArrayLike<number>,

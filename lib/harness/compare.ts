@@ -12,7 +12,8 @@
  */
 import { join } from "node:path";
 import { exists } from "../atomic_write.ts";
-import { fmtNumber, mdTable, pct } from "../report/markdown.ts";
+import { overconfidence, type ReliabilityBin } from "../eval/calibration.ts";
+import { fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/markdown.ts";
 
 /**
  * The names of the variant reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
@@ -42,7 +43,7 @@ interface ReportJson {
   config: { epochs: number; labelSmoothing?: number };
   data: { kind: string; source: string };
   training: { history: unknown[]; cutShort: boolean };
-  test: { n: number; calibration?: { nll: number; ece: number } };
+  test: { n: number; calibration?: { nll: number; ece: number; bins?: ReliabilityBin[] } };
 }
 
 /**
@@ -75,16 +76,17 @@ export async function calibrationComparison(outDir: string, names: string[]): Pr
       pct(r.testAccuracy),
       c ? fmtNumber(c.nll, 4) : "not recorded",
       c ? pct(c.ece) : "not recorded",
+      c?.bins ? fmtOverconfidence(overconfidence(c.bins)) : "not recorded",
     ]);
   }
   if (rows.length === 0) return null;
   return [
     "## Calibration beside the other experiments",
     "",
-    "Test-set numbers from the reports in this folder (lower NLL and ECE = better calibrated). Only rows on the " +
-    "same data compare.",
+    "Test-set numbers from the reports in this folder (lower NLL and ECE = better calibrated; confidence − accuracy " +
+    "says which way a model is off: over- or underconfident). Only rows on the same data compare.",
     "",
-    mdTable(["report", "data", "epochs", "label smoothing", "test acc", "NLL", "ECE"], rows),
+    mdTable(["report", "data", "epochs", "label smoothing", "test acc", "NLL", "ECE", "confidence − accuracy"], rows),
     missing.length ? `\nNot run yet (no report here): ${missing.join(", ")}.` : "",
   ].join("\n");
 }

@@ -11,9 +11,10 @@
 import { EMOTIONS } from "../data/fer2013.ts";
 import type { BackendInfo } from "../backend/select.ts";
 import type { CommonConfig } from "../cli/args.ts";
+import { overconfidence } from "../eval/calibration.ts";
 import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
 import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
-import { configBlock, fmtInt, fmtNumber, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
+import { configBlock, fmtInt, fmtNumber, fmtOverconfidence, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef, writeReport } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { DataFacts, Prepared } from "./prepare.ts";
@@ -93,7 +94,8 @@ export function calibrationLine(test: ProbabilisticEvaluation, val?: Probabilist
   const c = test.calibration;
   const v = val?.calibration;
   return `Calibration (test): negative log-likelihood **${fmtNumber(c.nll, 4)}**, expected calibration error ` +
-    `**${pct(c.ece)}** (${c.bins.length} bins; 0 = confidence matches accuracy)` +
+    `**${pct(c.ece)}** (${c.bins.length} bins; 0 = confidence matches accuracy), mean confidence − accuracy ` +
+    `**${fmtOverconfidence(overconfidence(c.bins))}**` +
     (v ? `; validation: NLL ${fmtNumber(v.nll, 4)}, ECE ${pct(v.ece)}.` : ".");
 }
 

@@ -81,6 +81,17 @@ export function fmtNumber(x: number, digits = 3): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "n/a";
 }
 
+/**
+ * A calibration gap (mean confidence − accuracy) in percentage points with its direction, or `"n/a"`:
+ * `fmtOverconfidence(-0.052)` → `"−5.2 pts (under)"`.
+ */
+export function fmtOverconfidence(gap: number): string {
+  if (!Number.isFinite(gap)) return "n/a";
+  const points = Math.abs(100 * gap).toFixed(1);
+  if (Number(points) === 0) return "±0.0 pts";
+  return gap > 0 ? `+${points} pts (over)` : `−${points} pts (under)`;
+}
+
 /** An integer with thousands separators: `fmtInt(32298)` → `"32,298"`. */
 export function fmtInt(n: number): string {
   if (!Number.isFinite(n)) return "n/a";
