@@ -15,7 +15,7 @@
  * 7.4× faster: about 3 minutes per epoch with validation, at most 3 hours for 60 epochs). Each run re-measures both in
  * its first minutes and states the numbers in its report. `--arch study` runs the study's as described;
  * `--label-smoothing 0` is the calibration ablation: a run that changes the architecture, the smoothing or the epochs
- * gets its own report, named by what it changed (`03_deep_ls0`, `03_deep_ls0_10ep`), set beside the others' in its
+ * gets its own report, named by what it changed (`03_deep_ls0`, `03_deep_ls0_12ep`), set beside the others' in its
  * calibration section. `--quick` is a few-minute smoke run on synthetic faces.
  *
  *     deno task exp:03 --data data/fer2013.csv --max-minutes 300     # the full run (resume with --resume)

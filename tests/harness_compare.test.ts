@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { calibrationComparison, variantReports } from "../lib/harness/compare.ts";
 
-Deno.test("calibrationComparison lists an unfinished report as not comparable instead of crashing", async () => {
+Deno.test("calibrationComparison lists unfinished, absent and unreadable reports as not compared instead of crashing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-compare-" });
   await Deno.writeTextFile(
     join(dir, "01_a.json"),
@@ -35,7 +35,8 @@ Deno.test("calibrationComparison lists an unfinished report as not comparable in
       test: { n: 2, calibration: { nll: 0.9, ece: 0.05, bins: [{ count: 2, confidence: 0.55, accuracy: 0.6 }] } },
     }),
   );
-  const md = await calibrationComparison(dir, ["01_a", "02_b", "03_c", "04_d"]);
+  await Deno.writeTextFile(join(dir, "05_e.json"), "{ cut off mid-write");
+  const md = await calibrationComparison(dir, ["01_a", "02_b", "03_c", "04_d", "05_e"]);
   assert.ok(md);
   assert.match(md, /\| 01_a \| synthetic \| 2 of 2 \| 0 \| 50\.00% \| 1\.2500 \| 5\.00% \| not recorded \|/);
   assert.match(
@@ -44,7 +45,7 @@ Deno.test("calibrationComparison lists an unfinished report as not comparable in
   );
   assert.match(
     md,
-    /Not run yet \(no report here\): 02_b \(unfinished: the search was cut short by --max-minutes\.\), 03_c\./,
+    /Not compared: 02_b \(unfinished: the search was cut short by --max-minutes\.\), 03_c \(no report here\), 05_e \(unreadable: .*05_e\.json is not valid JSON\)\./,
   );
 });
 
@@ -57,6 +58,7 @@ Deno.test("variantReports finds an experiment's variant reports and not its char
   await Deno.writeTextFile(join(dir, "03_deep_10ep.curves.vl.json"), JSON.stringify({ $schema: "vega-lite" }));
   await Deno.writeTextFile(join(dir, "03_deepish.json"), report("03_deepish"));
   await Deno.writeTextFile(join(dir, "03_deep_notes.json"), report("something else"));
+  await Deno.writeTextFile(join(dir, "03_deep_broken.json"), "{ cut off mid-write");
   assert.deepEqual(await variantReports(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
   assert.deepEqual(await variantReports(join(dir, "absent"), "03_deep"), []);
 });

@@ -30,10 +30,20 @@ export async function variantReports(outDir: string, name: string): Promise<stri
   for await (const entry of Deno.readDir(outDir)) {
     const stem = entry.name.replace(/\.json$/, "");
     if (!entry.isFile || stem === entry.name || !stem.startsWith(`${name}_`) || stem.endsWith(".vl")) continue;
-    const r: { name?: unknown } = JSON.parse(await Deno.readTextFile(join(outDir, entry.name)));
-    if (r.name === stem) found.push(stem);
+    const r = await readJson<{ name?: unknown }>(join(outDir, entry.name));
+    if (r?.name === stem) found.push(stem);
   }
   return found.sort();
+}
+
+/** A JSON file's value, or undefined when it does not parse: a broken neighbour must not sink a finished run. */
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
+  }
 }
 
 /** The fields of a report's JSON this comparison reads. */
@@ -48,7 +58,7 @@ interface ReportJson {
 
 /**
  * A Markdown section comparing test accuracy, NLL and ECE of the named
- * reports found in `outDir` (missing ones are listed as such), or null when
+ * reports found in `outDir` (missing, unfinished or unreadable ones are listed as such), or null when
  * none is there. Reports on different data are flagged: their numbers do not
  * compare.
  */
@@ -58,10 +68,14 @@ export async function calibrationComparison(outDir: string, names: string[]): Pr
   for (const name of names) {
     const path = join(outDir, `${name}.json`);
     if (!await exists(path)) {
-      missing.push(name);
+      missing.push(`${name} (no report here)`);
       continue;
     }
-    const r: ReportJson & { unfinished?: string } = JSON.parse(await Deno.readTextFile(path));
+    const r = await readJson<ReportJson & { unfinished?: string }>(path);
+    if (!r) {
+      missing.push(`${name} (unreadable: ${path} is not valid JSON)`);
+      continue;
+    }
     // An unfinished run (e.g. a search cut short by --max-minutes) has no test evaluation to compare.
     if (!r.test) {
       missing.push(`${name} (unfinished${r.unfinished ? `: ${r.unfinished}` : ""})`);
@@ -87,6 +101,6 @@ export async function calibrationComparison(outDir: string, names: string[]): Pr
     "says which way a model is off: over- or underconfident). Only rows on the same data compare.",
     "",
     mdTable(["report", "data", "epochs", "label smoothing", "test acc", "NLL", "ECE", "confidence − accuracy"], rows),
-    missing.length ? `\nNot run yet (no report here): ${missing.join(", ")}.` : "",
+    missing.length ? `\nNot compared: ${missing.join(", ")}.` : "",
   ].join("\n");
 }
