@@ -12,12 +12,13 @@
  */
 import { join } from "node:path";
 import { exists } from "../atomic_write.ts";
+import { listMatching, RESULT_RE } from "../compare/results.ts";
 import { overconfidence, type ReliabilityBin } from "../eval/calibration.ts";
 import { fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/markdown.ts";
 
 /**
  * The names of the variant reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
- * sorted; a variant is `<name>_<suffix>.json` whose own `name` field says so, which leaves out charts' specs.
+ * sorted; a variant is a result file `<name>_<suffix>.json` whose own `name` field says so.
  *
  * @example
  * ```ts
@@ -25,15 +26,14 @@ import { fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/markdown.t
  * ```
  */
 export async function variantReports(outDir: string, name: string): Promise<string[]> {
-  if (!await exists(outDir)) return [];
   const found: string[] = [];
-  for await (const entry of Deno.readDir(outDir)) {
-    const stem = entry.name.replace(/\.json$/, "");
-    if (!entry.isFile || stem === entry.name || !stem.startsWith(`${name}_`) || stem.endsWith(".vl")) continue;
-    const r = await readJson<{ name?: unknown }>(join(outDir, entry.name));
+  for (const file of await listMatching(outDir, RESULT_RE)) {
+    const stem = file.replace(/\.json$/, "");
+    if (!stem.startsWith(`${name}_`)) continue;
+    const r = await readJson<{ name?: unknown }>(join(outDir, file));
     if (r?.name === stem) found.push(stem);
   }
-  return found.sort();
+  return found;
 }
 
 /** A JSON file's value, or undefined when it does not parse: a broken neighbour must not sink a finished run. */
