@@ -28,7 +28,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import { calibrationComparison, variantReports } from "../lib/harness/compare.ts";
+import { ablationReports, calibrationComparison } from "../lib/harness/compare.ts";
 import { costSentence, measureArchitectures } from "../lib/harness/costs.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { buildDeep, type DeepConfig } from "../lib/models/deep.ts";
@@ -114,7 +114,7 @@ await runExperiment<Config>({
   });
 
   // ## 3. Evaluate, save, report — with the measured costs and the calibration beside 01, 02 and the ablation
-  const others = ["01_baseline", "02_tuned", "03_deep", ...await variantReports(config.out, "03_deep")]
+  const others = ["01_baseline", "02_tuned", "03_deep", ...await ablationReports(config.out, "03_deep")]
     .filter((n) => n !== exp.name);
   const comparison = await calibrationComparison(config.out, others);
   await exp.finish(model, training, {

@@ -30,7 +30,7 @@ async function saveModelStub(dir: string, name: string, inputShape = [48, 48, 1]
   );
 }
 
-Deno.test("ensemble members: the main runs on the most common split; variants, other inputs and splits stay out", async () => {
+Deno.test("ensemble members: the main runs on the most common split; ablations, other inputs and splits stay out", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-members-" });
   const results = [
     result("01_baseline", "study", 0.62),
@@ -48,7 +48,7 @@ Deno.test("ensemble members: the main runs on the most common split; variants, o
   assert.deepEqual(members.map((r) => r.name), ["01_baseline", "02_tuned", "03_deep"]);
 });
 
-Deno.test("ensemble members: a variant whose main run has no result is a member in its own right", async () => {
+Deno.test("ensemble members: an ablation whose main run has no result is a member in its own right", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-members-" });
   const results = [result("01_baseline", "study", 0.62), result("03_deep_ls0_10ep", "study", 0.55)];
   for (const r of results) await saveModelStub(dir, r.name);

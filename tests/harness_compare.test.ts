@@ -1,7 +1,7 @@
 /** The calibration section an experiment sets beside the others' reports. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { calibrationComparison, variantReports } from "../lib/harness/compare.ts";
+import { ablationReports, calibrationComparison } from "../lib/harness/compare.ts";
 
 Deno.test("calibrationComparison lists unfinished, absent and unreadable reports as not compared instead of crashing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-compare-" });
@@ -49,8 +49,8 @@ Deno.test("calibrationComparison lists unfinished, absent and unreadable reports
   );
 });
 
-Deno.test("variantReports finds an experiment's variant reports and not its charts or other experiments", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ferlab-variants-" });
+Deno.test("ablationReports finds an experiment's ablation reports and not its charts or other experiments", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferlab-ablations-" });
   const report = (name: string) => JSON.stringify({ name });
   await Deno.writeTextFile(join(dir, "03_deep.json"), report("03_deep"));
   await Deno.writeTextFile(join(dir, "03_deep_ls0_10ep.json"), report("03_deep_ls0_10ep"));
@@ -59,6 +59,6 @@ Deno.test("variantReports finds an experiment's variant reports and not its char
   await Deno.writeTextFile(join(dir, "03_deepish.json"), report("03_deepish"));
   await Deno.writeTextFile(join(dir, "03_deep_notes.json"), report("something else"));
   await Deno.writeTextFile(join(dir, "03_deep_broken.json"), "{ cut off mid-write");
-  assert.deepEqual(await variantReports(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
-  assert.deepEqual(await variantReports(join(dir, "absent"), "03_deep"), []);
+  assert.deepEqual(await ablationReports(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
+  assert.deepEqual(await ablationReports(join(dir, "absent"), "03_deep"), []);
 });

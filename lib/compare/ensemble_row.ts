@@ -37,7 +37,7 @@ import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { TtaMode } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
-import { type ExperimentResult, hasModel } from "./results.ts";
+import { type ExperimentResult, hasModel, mainRunOf } from "./results.ts";
 
 /** The cache file, beside the results. */
 export const ENSEMBLE_FILE = "ensemble.json";
@@ -110,14 +110,14 @@ export async function declaredInput(modelDir: string): Promise<number[] | undefi
  * The results whose saved models share the most common test split (ties: the
  * best accuracy's). Models that take other than 48×48 grayscale faces (a
  * transfer model at another size, say) cannot see the same images and stay out,
- * and so do an experiment's variants (`03_deep_ls0_10ep` beside `03_deep`): an
+ * and so do an experiment's ablations (`03_deep_ls0_10ep` beside `03_deep`): an
  * ablation is there to be compared with its main run, not to vote beside it.
  */
 export async function ensembleMembers(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[]> {
   const usable: ExperimentResult[] = [];
-  const isVariant = (r: ExperimentResult) => results.some((o) => r.name.startsWith(`${o.name}_`));
+  const names = results.map((r) => r.name);
   for (const r of results) {
-    if (isVariant(r)) continue;
+    if (mainRunOf(r.name, names) !== undefined) continue;
     if (!(r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir)))) continue;
     const shape = await declaredInput(join(dir, r.modelDir));
     if (shape && shape.join("x") !== `${IMAGE_SIZE}x${IMAGE_SIZE}x1`) continue;

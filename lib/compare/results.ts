@@ -175,6 +175,26 @@ export function parseResult(file: string, json: unknown): ExperimentResult {
   };
 }
 
+/**
+ * The main run that the run `name` is an ablation of: the shortest of `names` that `name` extends by
+ * `_<suffix>`, or undefined when `name` is a main run. An ablation's file stem is its experiment's plus the
+ * suffixes of the settings it switched (`lib/harness/experiment.ts`), so the prefix is all that ties the two;
+ * the shortest one wins so that `05_budget_15min_ls0` belongs to `05_budget`, not to the ablation `05_budget_15min`.
+ *
+ * @example
+ * ```ts
+ * mainRunOf("05_budget_15min_ls0", ["05_budget", "05_budget_15min"]); // "05_budget"
+ * mainRunOf("03_deepish", ["03_deep"]); // undefined
+ * ```
+ */
+export function mainRunOf(name: string, names: Iterable<string>): string | undefined {
+  let main: string | undefined;
+  for (const n of names) {
+    if (name.startsWith(`${n}_`) && (main === undefined || n.length < main.length)) main = n;
+  }
+  return main;
+}
+
 /** Reads and interprets one result file; every failure is a {@link ResultFileError}. */
 export async function readResult(file: string): Promise<ExperimentResult> {
   let text: string;

@@ -17,15 +17,15 @@ import { overconfidence, type ReliabilityBin } from "../eval/calibration.ts";
 import { fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/markdown.ts";
 
 /**
- * The names of the variant reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
- * sorted; a variant is a result file `<name>_<suffix>.json` whose own `name` field says so.
+ * The names of the ablation reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
+ * sorted; an ablation is a result file `<name>_<suffix>.json` whose own `name` field says so.
  *
  * @example
  * ```ts
- * const variants = await variantReports("reports", "03_deep"); // ["03_deep_10ep", "03_deep_ls0_10ep"]
+ * const ablations = await ablationReports("reports", "03_deep"); // ["03_deep_10ep", "03_deep_ls0_10ep"]
  * ```
  */
-export async function variantReports(outDir: string, name: string): Promise<string[]> {
+export async function ablationReports(outDir: string, name: string): Promise<string[]> {
   const found: string[] = [];
   for (const file of await listMatching(outDir, RESULT_RE)) {
     const stem = file.replace(/\.json$/, "");

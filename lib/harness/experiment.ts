@@ -117,12 +117,12 @@ export interface Evaluated {
 /** A running experiment: its resolved config, data and split, and the train/finish steps. */
 export class Experiment<C extends CommonConfig> {
   private readonly t0 = performance.now();
-  /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<variant>` for a variant. */
+  /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<suffix>` for an ablation. */
   readonly name: string;
 
   constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {
-    const variant = ablationSuffix(spec, config);
-    this.name = variant ? `${spec.name}_${variant}` : spec.name;
+    const suffix = ablationSuffix(spec, config);
+    this.name = suffix ? `${spec.name}_${suffix}` : spec.name;
   }
 
   /** `<out>/checkpoints/<path>`: where this run keeps what `--resume` continues from (`path` defaults to its name). */
