@@ -81,6 +81,11 @@ await Deno.writeTextFile(
     test: { ...COMMITTED.test, calibration: { nll: 1.234, ece: 0.056, bins } },
   })),
 );
+// An ablation of 03, with its model: beside 03 in a section of its own, in neither the chart nor the ensemble.
+await Deno.writeTextFile(
+  join(dir, "03_deep_ls0.json"),
+  JSON.stringify(synthetic("03_deep_ls0", "Experiment 03", { studyAccuracy: 0.62, testAccuracy: 0.4 })),
+);
 await Deno.writeTextFile(join(dir, "02_broken.json"), "{ not json");
 await Deno.writeTextFile(join(dir, "04_empty.json"), JSON.stringify({ name: "04_empty" }));
 await Deno.writeTextFile(
@@ -101,7 +106,7 @@ await Deno.writeTextFile(
     ],
   }),
 );
-for (const name of ["01_baseline", "03_deep", "05_transfer"]) {
+for (const name of ["01_baseline", "03_deep", "03_deep_ls0", "05_transfer"]) {
   await copyDir(join(REPO, "reports/models/01_baseline"), join(dir, "models", name));
 }
 // A model for other inputs (say 96×96 colour) cannot join an ensemble over the 48×48 faces.
@@ -128,7 +133,7 @@ Deno.test({
     const md = await Deno.readTextFile(join(dir, "README.md"));
     assert.match(
       md,
-      /\| Experiment 01 \| 53\.43% \| 60\.44% \| study \| synthetic [0-9a-f]{16} \| 19 of 30, cut short \|/,
+      /\| Experiment 01 \| 53\.43% \| 60\.44% \| study \| synthetic [0-9a-f]{16} \| wasm \(2 threads\) \| 19 of 30, cut short \|/,
     );
     // A resumed run's wall time is its last session's; its training time over all sessions is the epochs' sum.
     const summed = fmtSeconds(history19.reduce((a: number, h: { seconds: number }) => a + h.seconds, 0));
@@ -141,6 +146,9 @@ Deno.test({
     assert.match(md, /not comparable/);
 
     assert.match(md, /\| Experiment 05 \|/);
+    const [lead, ablations] = md.split("## Ablations");
+    assert.doesNotMatch(lead, /40\.00%|03_deep_ls0/, "the ablation is not among the results");
+    assert.match(ablations, /\| \[03_deep\]\(03_deep\.md\) \| ls0 \| 50\.00% \| 40\.00% \| −10\.00 pts \|/);
     // Both members are the same model, so the ensemble scores exactly as that model on the rebuilt test split.
     const ens = JSON.parse(await Deno.readTextFile(join(dir, "ensemble.json")));
     assert.deepEqual(ens.members, ["01_baseline", "03_deep"]);
@@ -159,8 +167,18 @@ Deno.test({
     const svg = await Deno.readTextFile(join(dir, "comparison.svg"));
     assert.match(svg, /^<svg/);
     assert.ok(svg.includes("01 baseline") && svg.includes("ensemble 01+03, flip TTA"));
+    assert.ok(!svg.includes("03 deep ls0"), "no ablation in the chart");
     const html = await Deno.readTextFile(join(dir, "index.html"));
-    for (const id of ["comparison", "x01_baseline-curves", "x03_deep-recall", "x03_deep-reliability"]) {
+    assert.ok(html.includes("Experiment 03 — ablation ls0"));
+    for (
+      const id of [
+        "comparison",
+        "x01_baseline-curves",
+        "x03_deep-recall",
+        "x03_deep-reliability",
+        "x03_deep_ls0-curves",
+      ]
+    ) {
       assert.ok(html.includes(`id="${id}"`), id);
     }
     assert.ok((await Deno.stat(join(dir, "vendor/vega-embed.min.js"))).size > 10_000);
@@ -222,7 +240,7 @@ Deno.test({
   },
 });
 
-Deno.test("distinctTitles: runs of one script that share a title are told apart by their variant", () => {
+Deno.test("distinctTitles: runs of one script that share a title are told apart by their ablation's suffix", () => {
   const titles = distinctTitles([
     { name: "05_budget", title: "Experiment 05" },
     { name: "05_budget_15min", title: "Experiment 05" },

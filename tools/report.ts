@@ -19,8 +19,8 @@
 import { join } from "node:path";
 import { type BackendChoice, BACKENDS } from "../lib/backend/select.ts";
 import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
-import { comparisonChart } from "../lib/compare/charts.ts";
-import { benchSummary, type ComparisonInput, comparisonMarkdown } from "../lib/compare/comparison.ts";
+import { comparisonChart, hasComparisonChart } from "../lib/compare/charts.ts";
+import { benchSummary, type ComparisonInput, comparisonMarkdown, splitRuns } from "../lib/compare/comparison.ts";
 import { type EnsembleOutcome, ensembleRow } from "../lib/compare/ensemble_row.ts";
 import { comparisonBlocks } from "../lib/compare/page.ts";
 import { listMatching, readResults, RESULT_RE, SCRIPT_RE } from "../lib/compare/results.ts";
@@ -112,8 +112,9 @@ await runMain(async () => {
     await writeFileAtomic(join(dir, name), text);
     written.push(join(dir, name));
   };
-  if (results.length) {
-    const spec = comparisonChart(results, ensemble.ok ? ensemble.ensemble : undefined);
+  const runs = splitRuns(results, pending);
+  if (hasComparisonChart(runs, ensemble)) {
+    const spec = comparisonChart(runs, ensemble.ok ? ensemble.ensemble : undefined);
     await write("comparison.vl.json", JSON.stringify(spec, null, 2) + "\n");
     await write("comparison.svg", await renderSvg(spec));
   }

@@ -6,8 +6,8 @@
  * @module
  */
 import { barChart, type BarRow, type ChartSpec } from "../report/charts.ts";
-import type { EnsembleResult } from "./ensemble_row.ts";
-import type { ExperimentResult } from "./results.ts";
+import type { EnsembleOutcome, EnsembleResult } from "./ensemble_row.ts";
+import type { Runs } from "./comparison.ts";
 
 /** "01_baseline" → "01 baseline". */
 export function shortName(name: string): string {
@@ -21,14 +21,15 @@ export function ensembleLabel(e: EnsembleResult, tta: string): string {
 }
 
 /**
- * Test accuracy of each experiment (ours) beside the study's, plus the
- * ensemble's scores when there are any.
+ * Test accuracy of each experiment's main run (ours) beside the study's, plus
+ * the ensemble's scores when there are any; never the ablations, whose short or
+ * crippled runs would stand beside the study's numbers as if they were results.
  *
  * @throws RangeError when there is nothing to plot.
  */
-export function comparisonChart(results: readonly ExperimentResult[], ensemble?: EnsembleResult): ChartSpec {
+export function comparisonChart(runs: Runs, ensemble?: EnsembleResult): ChartSpec {
   const rows: BarRow[] = [];
-  for (const r of results) {
+  for (const r of runs.mains) {
     if (r.studyAccuracy !== undefined) rows.push({ name: shortName(r.name), value: r.studyAccuracy, group: "study" });
     rows.push({ name: shortName(r.name), value: r.testAccuracy, group: "ours" });
   }
@@ -41,6 +42,11 @@ export function comparisonChart(results: readonly ExperimentResult[], ensemble?:
     yTitle: "test accuracy",
     format: ".2%",
   });
+}
+
+/** Whether {@link comparisonChart} has bars to draw: none when only ablations have run. */
+export function hasComparisonChart(runs: Runs, ensemble: EnsembleOutcome): boolean {
+  return runs.mains.length > 0 || ensemble.ok;
 }
 
 /**

@@ -1,13 +1,15 @@
 /**
- * The comparison of every experiment's results: one table (ours beside the
- * study's number, protocol, data, epochs, wall time, backend, calibration),
- * the ensemble rows, the speed summary from the benchmark, and what is
- * missing. Pure: the same inputs always give the same text, so a report
- * rebuilt without new results is byte-identical.
+ * The comparison of every experiment's results: one table with a row per
+ * experiment, its main run (ours beside the study's number, protocol, data,
+ * backend, epochs, wall time, calibration), and the ensemble rows; the
+ * ablations beside their main runs in a table of their own; the speed summary
+ * from the benchmark, and what is missing. Pure: the same inputs always give
+ * the same text, so a report rebuilt without new results is byte-identical.
  *
  * @example
  * ```ts
- * const table = comparisonTable(results, ensembleOutcome);
+ * const runs = splitRuns(results, pending);
+ * const table = comparisonTable(runs, ensembleOutcome);
  * const markdown = comparisonMarkdown({ results, problems, pending, ensemble: ensembleOutcome, bench });
  * ```
  *
@@ -15,9 +17,9 @@
  */
 import { overconfidence } from "../eval/calibration.ts";
 import { fmtInt, fmtNumber, fmtOverconfidence, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
-import { ensembleLabel } from "./charts.ts";
+import { ensembleLabel, hasComparisonChart } from "./charts.ts";
 import { ENSEMBLE_FILE, type EnsembleOutcome } from "./ensemble_row.ts";
-import type { ExperimentResult } from "./results.ts";
+import { type ExperimentResult, mainRunOf } from "./results.ts";
 
 /** A table cell: text, or text linking somewhere. */
 export type TableCell = string | { text: string; href: string };
@@ -53,50 +55,68 @@ function dataCell(kind: string | undefined, fp: string | undefined): string {
   return fp ? `${what} ${fp}` : what;
 }
 
-/** The comparison table: one row per result, then the ensemble's rows. */
-export function comparisonTable(results: readonly ExperimentResult[], ensemble: EnsembleOutcome): Table {
-  const headers = [
-    "experiment",
-    "study",
-    "ours",
-    "protocol",
-    "data (fingerprint)",
-    "epochs",
-    "wall time",
-    "backend",
-    "NLL",
-    "ECE",
-    "conf − acc",
-    "report",
-  ];
-  const align: Table["align"] = [
-    "left",
-    "right",
-    "right",
-    "left",
-    "left",
-    "left",
-    "right",
-    "left",
-    "right",
-    "right",
-    "right",
-    "left",
-  ];
-  const titles = distinctTitles(results);
-  const rows: TableCell[][] = results.map((r, i) => [
-    titles[i],
-    r.studyAccuracy !== undefined ? pct(r.studyAccuracy) : "–",
-    pct(r.testAccuracy),
-    r.protocol ?? "–",
-    dataCell(r.data.kind, r.data.fingerprint),
+/** The results as the comparison presents them: the experiments' main runs, then the ablations of them. */
+export interface Runs {
+  /** One result per experiment: the run named after it (`03_deep`), in name order. */
+  mains: ExperimentResult[];
+  /** Runs with a setting switched (`03_deep_ls0_12ep`), in name order, each with the main run it varies. */
+  ablations: Ablation[];
+}
+
+/** An ablation beside its main run. */
+export interface Ablation {
+  result: ExperimentResult;
+  /** The main run's name, e.g. "03_deep". */
+  main: string;
+  /** The main run's result; undefined when the experiment has no main run yet. */
+  mainResult?: ExperimentResult;
+  /** What the name adds to the main run's, e.g. "ls0_12ep". */
+  suffix: string;
+}
+
+/**
+ * Splits `results` into main runs and ablations. `pending` (experiments without a result yet) counts as
+ * main runs too, so that an ablation of an experiment whose main run is still to come is not taken for one.
+ */
+export function splitRuns(results: readonly ExperimentResult[], pending: readonly string[] = []): Runs {
+  const names = [...results.map((r) => r.name), ...pending];
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const runs: Runs = { mains: [], ablations: [] };
+  for (const r of results) {
+    const main = mainRunOf(r.name, names);
+    if (main === undefined) runs.mains.push(r);
+    else runs.ablations.push({ result: r, main, mainResult: byName.get(main), suffix: r.name.slice(main.length + 1) });
+  }
+  return runs;
+}
+
+/** The columns a run's row shares between the two tables, after its accuracy. */
+const RUN_HEADERS = ["epochs", "wall time", "NLL", "ECE", "conf − acc", "report"];
+const RUN_ALIGN: Table["align"] = ["left", "right", "right", "right", "right", "left"];
+
+function runCells(r: ExperimentResult): TableCell[] {
+  return [
     epochsCell(r),
     wallCell(r),
-    r.backend ?? "–",
     r.calibration ? fmtNumber(r.calibration.nll) : "–",
     r.calibration ? pct(r.calibration.ece, 1) : "–",
     r.calibration?.bins ? fmtOverconfidence(overconfidence(r.calibration.bins)) : "–",
     { text: `${r.name}.md`, href: `${r.name}.md` },
+  ];
+}
+
+/** The comparison table: one row per experiment (its main run), then the ensemble's rows. */
+export function comparisonTable(runs: Runs, ensemble: EnsembleOutcome): Table {
+  const headers = ["experiment", "study", "ours", "protocol", "data (fingerprint)", "backend", ...RUN_HEADERS];
+  const align: Table["align"] = ["left", "right", "right", "left", "left", "left", ...RUN_ALIGN];
+  const rows: TableCell[][] = runs.mains.map((r) => [
+    r.title,
+    r.studyAccuracy !== undefined ? pct(r.studyAccuracy) : "–",
+    pct(r.testAccuracy),
+    r.protocol ?? "–",
+    dataCell(r.data.kind, r.data.fingerprint),
+    r.backend ?? "–",
+    ...runCells(r),
   ]);
   if (ensemble.ok) {
     const e = ensemble.ensemble;
@@ -109,9 +129,9 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
         pct(s.accuracy),
         e.split.protocol,
         dataCell(e.data.kind, e.data.fingerprint),
+        e.backend.split(" (")[0],
         "–",
         `eval ${fmtSeconds(e.seconds)}`,
-        e.backend.split(" (")[0],
         fmtNumber(s.nll),
         pct(s.ece, 1),
         fmtOverconfidence(s.overconfidence),
@@ -123,7 +143,37 @@ export function comparisonTable(results: readonly ExperimentResult[], ensemble: 
 }
 
 /**
- * Each result's title, with the variant added where runs of one script share
+ * The ablations' table: each ablation beside its main run's accuracy, with the difference where both were
+ * tested on the same split (another split's accuracy does not subtract). No study column: an ablation
+ * answers a question about the recipe, not how well the experiment does.
+ */
+export function ablationTable(runs: Runs): Table {
+  return {
+    headers: ["main run", "ablation", "main run's acc", "ablation's acc", "Δ", ...RUN_HEADERS],
+    align: ["left", "left", "right", "right", "right", ...RUN_ALIGN],
+    rows: runs.ablations.map(({ result: r, main, mainResult: m, suffix }) => [
+      m ? { text: main, href: `${main}.md` } : main,
+      suffix,
+      m ? pct(m.testAccuracy) : "not run yet",
+      pct(r.testAccuracy),
+      m ? deltaCell(r, m) : "–",
+      ...runCells(r),
+    ]),
+  };
+}
+
+/** Ablation − main run in points, or why they do not subtract. */
+function deltaCell(r: ExperimentResult, m: ExperimentResult): string {
+  const same = r.split.cacheKey && m.split.cacheKey
+    ? r.split.cacheKey === m.split.cacheKey
+    : r.data.fingerprint === m.data.fingerprint && r.protocol === m.protocol;
+  if (!same) return "other test split";
+  const d = 100 * (r.testAccuracy - m.testAccuracy);
+  return `${d < 0 ? "−" : "+"}${Math.abs(d).toFixed(2)} pts`;
+}
+
+/**
+ * Each result's title, with the ablation's suffix added where runs of one script share
  * it: the part of the file stem after the shortest stem among them
  * (`05_budget`, `05_budget_15min_ls0` → "… (15min_ls0)").
  *
@@ -228,15 +278,23 @@ export function ensembleNote(e: EnsembleOutcome): string {
     (x.members.length === 1 ? " With one saved model the ensemble is that model alone; TTA is what it adds." : "");
 }
 
+/** What the ablations' section says above its table. */
+export const ABLATIONS_NOTE = "Runs of an experiment with some settings switched from its defaults (the suffix " +
+  "after the experiment's name says which), each beside its main run: Δ is the ablation's test accuracy minus the " +
+  "main run's, where both were tested on the same split. They answer a question about the recipe, so they are " +
+  "neither in the chart nor set beside the study's numbers.";
+
 /** The comparison page (`README.md` of the results folder). */
 export function comparisonMarkdown(input: ComparisonInput): string {
   const { results, problems, pending, ensemble, bench } = input;
+  const runs = splitRuns(results, pending);
   const synthetic = results.some((r) => r.data.kind === "synthetic");
   const out = [
     "# ferlab: the comparison",
     "",
     "Every experiment's test accuracy beside the student study's number, rebuilt by `deno task report` from the " +
-    "result files in this folder (`NN_name.json`). Interactive view: [index.html](index.html).",
+    "result files in this folder: one row per experiment, its main run (`NN_name.json`), then the ensembles; " +
+    "the ablations (`NN_name_suffix.json`) follow in their own section. Interactive view: [index.html](index.html).",
     "",
   ];
   if (synthetic) {
@@ -250,17 +308,17 @@ export function comparisonMarkdown(input: ComparisonInput): string {
     out.push("No experiment results yet: run `deno task main` (or one experiment, e.g. `deno task exp:01`).", "");
   } else {
     out.push(
-      tableMarkdown(comparisonTable(results, ensemble)),
+      tableMarkdown(comparisonTable(runs, ensemble)),
       "",
       "NLL, ECE (15 bins) and mean confidence − accuracy (+ overconfident, − underconfident) are of the test " +
         "predictions, where the run recorded them. Epochs: run of planned.",
       "",
       ensembleNote(ensemble),
       "",
-      "![comparison](comparison.svg)",
-      "",
+      ...(hasComparisonChart(runs, ensemble) ? ["![comparison](comparison.svg)", ""] : []),
     );
   }
+  if (runs.ablations.length) out.push("## Ablations", "", ABLATIONS_NOTE, "", tableMarkdown(ablationTable(runs)), "");
   if (pending.length) {
     out.push(`Not run yet: ${pending.map((p) => `\`${p}\``).join(", ")} (no result file in this folder).`, "");
   }

@@ -8,8 +8,17 @@ import { EMOTIONS } from "../data/fer2013.ts";
 import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
 import type { Block } from "../report/html.ts";
 import { fmtInt, pct } from "../report/markdown.ts";
-import { comparisonChart, withTooltips } from "./charts.ts";
-import { benchTable, type ComparisonInput, comparisonTable, ensembleNote, epochsCell } from "./comparison.ts";
+import { comparisonChart, hasComparisonChart, withTooltips } from "./charts.ts";
+import {
+  ABLATIONS_NOTE,
+  ablationTable,
+  benchTable,
+  type ComparisonInput,
+  comparisonTable,
+  ensembleNote,
+  epochsCell,
+  splitRuns,
+} from "./comparison.ts";
 import type { ExperimentResult } from "./results.ts";
 
 /** Chart ids must start with a letter; result names start with digits. */
@@ -50,12 +59,14 @@ export function experimentCharts(r: ExperimentResult): { id: string; spec: Chart
 /** The whole page, top to bottom. */
 export function comparisonBlocks(input: ComparisonInput): Block[] {
   const { results, problems, pending, ensemble, bench } = input;
+  const runs = splitRuns(results, pending);
   const blocks: Block[] = [
     { kind: "heading", text: "ferlab: the comparison", level: 1 },
     {
       kind: "paragraph",
       text: "Every experiment's test accuracy beside the student study's number, rebuilt by `deno task report` " +
-        "from the result files beside this page. Hover a chart for its values. Markdown version: [README.md](README.md).",
+        "from the result files beside this page: one row per experiment (its main run), then the ensembles; the " +
+        "ablations follow in their own section. Hover a chart for its values. Markdown version: [README.md](README.md).",
     },
   ];
   if (results.some((r) => r.data.kind === "synthetic")) {
@@ -65,16 +76,26 @@ export function comparisonBlocks(input: ComparisonInput): Block[] {
     });
   }
   if (results.length) {
-    const t = comparisonTable(results, ensemble);
+    const t = comparisonTable(runs, ensemble);
     blocks.push(
       { kind: "table", headers: t.headers, align: t.align, rows: t.rows },
       { kind: "paragraph", text: ensembleNote(ensemble) },
-      {
+    );
+    if (hasComparisonChart(runs, ensemble)) {
+      blocks.push({
         kind: "chart",
         id: "comparison",
-        spec: withTooltips(comparisonChart(results, ensemble.ok ? ensemble.ensemble : undefined)),
-      },
-    );
+        spec: withTooltips(comparisonChart(runs, ensemble.ok ? ensemble.ensemble : undefined)),
+      });
+    }
+    if (runs.ablations.length) {
+      const a = ablationTable(runs);
+      blocks.push(
+        { kind: "heading", text: "Ablations" },
+        { kind: "paragraph", text: ABLATIONS_NOTE },
+        { kind: "table", headers: a.headers, align: a.align, rows: a.rows },
+      );
+    }
   } else {
     blocks.push({ kind: "paragraph", text: "No experiment results yet: run `deno task main`." });
   }
@@ -90,17 +111,29 @@ export function comparisonBlocks(input: ComparisonInput): Block[] {
       { kind: "table", headers: t.headers, align: t.align, rows: t.rows },
     );
   }
-  for (const r of results) {
+  for (const r of runs.mains) {
     blocks.push(
       { kind: "heading", text: r.title },
-      {
-        kind: "paragraph",
-        text: `Test accuracy **${pct(r.testAccuracy)}**${r.split.test ? ` on ${fmtInt(r.split.test)} images` : ""}` +
-          (r.studyAccuracy !== undefined ? ` (study: ${pct(r.studyAccuracy)})` : "") +
-          `; data ${r.data.source ?? "?"}; epochs ${epochsCell(r)}. Full report: [${r.name}.md](${r.name}.md).`,
-      },
+      runParagraph(r, r.studyAccuracy !== undefined ? ` (study: ${pct(r.studyAccuracy)})` : ""),
+      ...experimentCharts(r).map((c): Block => ({ kind: "chart", ...c })),
+    );
+  }
+  if (runs.ablations.length) blocks.push({ kind: "heading", text: "Ablations, run by run" });
+  for (const { result: r, main, mainResult: m, suffix } of runs.ablations) {
+    blocks.push(
+      { kind: "heading", text: `${r.title} — ablation ${suffix}`, level: 3 },
+      runParagraph(r, ` (main run ${main}: ${m ? pct(m.testAccuracy) : "not run yet"})`),
       ...experimentCharts(r).map((c): Block => ({ kind: "chart", ...c })),
     );
   }
   return blocks;
+}
+
+/** A run's headline above its charts; `beside` is the number it is set against. */
+function runParagraph(r: ExperimentResult, beside: string): Block {
+  return {
+    kind: "paragraph",
+    text: `Test accuracy **${pct(r.testAccuracy)}**${r.split.test ? ` on ${fmtInt(r.split.test)} images` : ""}` +
+      `${beside}; data ${r.data.source ?? "?"}; epochs ${epochsCell(r)}. Full report: [${r.name}.md](${r.name}.md).`,
+  };
 }
