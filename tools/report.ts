@@ -9,7 +9,9 @@
  * - `README.md`: the comparison table (with the ensemble rows), the chart and the speed summary;
  * - `comparison.vl.json` / `comparison.svg`: ours beside the study's accuracy;
  * - `ensemble.json`: the ensemble's scores (recomputed only when a model or the split changed);
- * - `index.html` + `vendor/`: the interactive view, needing no network.
+ * - `index.html` + `vendor/`: the interactive view, needing no network (its
+ *   screenshot `index.png` is `deno task report:check`'s, which this says when
+ *   the page no longer matches).
  *
  * Nothing in these files depends on when the report ran, so a rebuild
  * without new results leaves every file byte-identical.
@@ -28,6 +30,7 @@ import { parseTtaMode, TTA_MODES, TtaError, type TtaMode } from "../lib/eval/tta
 import { runMain } from "../lib/cli/main.ts";
 import { copyVendor, renderPage } from "../lib/report/html.ts";
 import { renderSvg } from "../lib/report/render.ts";
+import { screenshotStaleness } from "../lib/report/screenshot.ts";
 import { writeFileAtomic } from "../lib/atomic_write.ts";
 
 const EXPERIMENTS = new URL("../experiments", import.meta.url).pathname;
@@ -122,4 +125,7 @@ await runMain(async () => {
   written.push(...await copyVendor(dir));
   await write("index.html", renderPage("ferlab: the comparison", comparisonBlocks(input)));
   console.error(`wrote ${written.join(", ")}`);
+  // The screenshot cannot be taken here (it needs Chromium), so say when the page has moved on from it.
+  const stale = await screenshotStaleness(dir);
+  if (stale) console.error(`note: ${stale}`);
 });
