@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { deniedAccess, denoCommand, type HintContext, permissionHint, setOfScript } from "../lib/cli/permissions.ts";
+import {
+  deniedAccess,
+  denoCommand,
+  type HintContext,
+  permissionHint,
+  resumeCommand,
+  setOfScript,
+} from "../lib/cli/permissions.ts";
 import { selectBackend } from "../lib/backend/select.ts";
 import { shutdownWasm } from "../lib/backend/wasm/init.ts";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
@@ -98,6 +105,18 @@ Deno.test("permissionHint: an input file gets read only; outside the project roo
     / --allow-read=\/p,\/home\/u\/faces\.csv --config \/p\/deno\.json \/p\/experiments\/01_baseline\.ts /,
   );
   assert.doesNotMatch(hint, /--allow-write/);
+});
+
+Deno.test("resumeCommand: the run's own command and permissions, with --resume added once", () => {
+  const granted = (kind: string, path: string) => ["read", "write"].includes(kind) && path === "/tmp/run 1";
+  assert.equal(
+    resumeCommand({ ...HINT_CTX, granted }),
+    "deno run -P=experiment --allow-read=.,'/tmp/run 1' --allow-write=reports,.cache,'/tmp/run 1' " +
+      "experiments/01_baseline.ts --out '/tmp/run 1' --epochs 2 --resume",
+  );
+  // inside the set: the set alone; already resuming: no second --resume
+  const inSet = { ...HINT_CTX, args: ["--out", "reports/x", "--resume"], granted: () => true };
+  assert.equal(resumeCommand(inSet), "deno run -P=experiment experiments/01_baseline.ts --out reports/x --resume");
 });
 
 Deno.test("permissionHint: non-path permissions and scripts without a task", () => {

@@ -1,7 +1,8 @@
 /**
  * The outer shell of every ferlab script: user errors print as one clear
  * message (no stack trace), a permission outside the script's set prints the
- * one command that grants it (see `./permissions.ts`), and the process exits
+ * one command that grants it (see `./permissions.ts`), a failed checkpoint
+ * save (a full disk) prints the command that resumes, and the process exits
  * explicitly because the wasm backend's worker threads would otherwise keep
  * it alive.
  *
@@ -16,8 +17,9 @@
  *
  * @module
  */
+import { WriteError } from "../atomic_write.ts";
 import { UserError } from "../errors.ts";
-import { deniedAccess, hintContext, permissionHint } from "./permissions.ts";
+import { deniedAccess, hintContext, permissionHint, resumeCommand } from "./permissions.ts";
 
 /**
  * Runs `fn`, reports failures plainly, and exits with 0, 1 (a {@link UserError}
@@ -34,11 +36,17 @@ export async function runMain(fn: () => Promise<void>): Promise<never> {
     }
     const err = e as Error;
     const isUser = err instanceof UserError;
-    console.error(`\nerror: ${err?.message ?? String(e)}`);
+    console.error(`\nerror: ${err?.message ?? String(e)}${resumeAdvice(e)}`);
     if (!isUser) console.error(err?.stack?.split("\n").slice(1).join("\n") ?? "");
     Deno.exit(isUser ? 1 : 70);
   }
   Deno.exit(0);
+}
+
+/** For a write fault that `--resume` gets past (a checkpoint save): what to fix, then the command that resumes. */
+function resumeAdvice(e: unknown): string {
+  if (!(e instanceof WriteError) || !e.resumable) return "";
+  return `; ${e.diskFull ? "free some space" : "fix that"}, then resume with: ${resumeCommand(hintContext())}`;
 }
 
 /**

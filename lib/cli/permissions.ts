@@ -141,15 +141,36 @@ export function permissionHint(denied: Denied, ctx: HintContext): string {
   const { kind, target } = denied;
   const named = PATH_KINDS.has(kind) ? namingArgument(target, ctx) : null;
   const what = named?.flag ? `${named.flag} ${named.path}` : `"${target}"`;
+  const added = new Map<string, string[]>();
+  for (const [k, v] of grantsFor(denied, named, ctx)) added.set(k, [v]);
+  const set = setOfScript(ctx);
+  const where = set ? `outside the "${set}" permission set` : "not allowed";
+  return `${what} is ${where} (${kind} access to "${target}" denied); flags after "deno task …" go to the script, ` +
+    `so run: ${commandLine(ctx, added, ctx.args)}`;
+}
+
+/**
+ * The command that runs this script again with `--resume` added (once), with
+ * the permissions this run had: e.g. after a full disk stopped it.
+ */
+export function resumeCommand(ctx: HintContext): string {
+  const args = ctx.args.includes("--resume") ? ctx.args : [...ctx.args, "--resume"];
+  return commandLine(ctx, new Map(), args);
+}
+
+/**
+ * `deno run -P=<set> [flags] <script> <args>`: the script's set, with the
+ * `added` permissions and the paths on the command line that flags given
+ * next to `-P` granted beyond the set (each flag repeats the set's own list,
+ * since it replaces it).
+ */
+function commandLine(ctx: HintContext, added: Map<string, string[]>, args: string[]): string {
   const atRoot = resolve(ctx.cwd) === resolve(ctx.root);
   const set = setOfScript(ctx);
   const ownOf = (k: string) => {
     const own = set ? ctx.config.permissions?.[set]?.[k] : undefined;
     return Array.isArray(own) ? own.map(String) : [];
   };
-  const added = new Map<string, string[]>();
-  for (const [k, v] of grantsFor(denied, named, ctx)) added.set(k, [v]);
-  // Paths on the command line that flags given earlier granted beyond the set stay granted.
   for (const k of ["read", "write"]) {
     const own = ownOf(k).map((p) => resolve(ctx.root, p));
     for (const { path } of argumentPaths(ctx)) {
@@ -165,17 +186,14 @@ export function permissionHint(denied: Denied, ctx: HintContext): string {
   });
   const script = atRoot ? relative(ctx.root, ctx.script) : ctx.script;
   const config = atRoot ? [] : ["--config", join(ctx.root, "deno.json")];
-  const command = [
+  return [
     "deno run",
     set ? `-P=${set}` : "…",
     ...flags,
     ...config.map(shellQuote),
     shellQuote(script),
-    ...ctx.args.map(shellQuote),
+    ...args.map(shellQuote),
   ].join(" ");
-  const where = set ? `outside the "${set}" permission set` : "not allowed";
-  return `${what} is ${where} (${kind} access to "${target}" denied); flags after "deno task …" go to the script, ` +
-    `so run: ${command}`;
 }
 
 /** The project root: two folders above this module (lib/cli/). */

@@ -16,8 +16,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
-import { exists, replaceDirAtomic } from "../atomic_write.ts";
+import { isAbsolute, join, relative } from "node:path";
+import { exists, replaceDirAtomic, WriteError } from "../atomic_write.ts";
 import { UserError } from "../errors.ts";
 import { type NamedTensor, readWeights, saveModel } from "../models/io.ts";
 import type { Callback, CallbackState, EpochLog } from "./callbacks.ts";
@@ -138,9 +138,53 @@ async function optimizerExtras(opt: tf.Optimizer): Promise<Record<string, number
   return extra;
 }
 
-/** Writes a checkpoint of the whole training state into `dir`, atomically. */
+/**
+ * A checkpoint the file system would not take (a full disk, say). The one
+ * before it is intact, and the message says which epoch that was; the run
+ * can go on from it with `--resume`.
+ */
+export class CheckpointWriteError extends WriteError {
+  constructor(
+    dir: string,
+    readonly epoch: number,
+    readonly lastGoodEpoch: number | null,
+    fault: WriteError,
+  ) {
+    const inside = relative(`${dir}.tmp`, fault.path);
+    const file = inside && !inside.startsWith("..") && !isAbsolute(inside) ? ` (writing ${inside})` : "";
+    super(dir, fault.cause, `the epoch-${epoch} checkpoint ${dir}${file}`);
+    this.message += lastGoodEpoch === null
+      ? "; there is no earlier checkpoint"
+      : `; the epoch-${lastGoodEpoch} checkpoint there is intact`;
+    this.resumable = true;
+  }
+}
+
+/**
+ * Writes a checkpoint of the whole training state into `dir`, atomically.
+ *
+ * @throws CheckpointWriteError when the file system refuses it; the previous checkpoint is then untouched.
+ */
 export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
-  await replaceDirAtomic(dir, (tmp) => writeCheckpointFiles(tmp, input));
+  try {
+    await replaceDirAtomic(dir, (tmp) => writeCheckpointFiles(tmp, input));
+  } catch (e) {
+    if (!(e instanceof WriteError)) throw e;
+    throw new CheckpointWriteError(dir, input.state.epoch, await savedEpoch(dir), e);
+  }
+}
+
+/** The epoch of the checkpoint at `dir` (or its `.old` twin), or null when there is none readable. */
+async function savedEpoch(dir: string): Promise<number | null> {
+  for (const base of [dir, `${dir}.old`]) {
+    try {
+      const epoch = JSON.parse(await Deno.readTextFile(join(base, "state.json"))).epoch;
+      if (typeof epoch === "number") return epoch;
+    } catch {
+      // not there (or unreadable): try the next place
+    }
+  }
+  return null;
 }
 
 async function writeCheckpointFiles(tmp: string, input: CheckpointInput): Promise<void> {
