@@ -8,7 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend/select.ts";
+import { type BackendChoice, BACKENDS, KERNEL_SETS, type KernelChoice, selectBackend } from "../lib/backend/select.ts";
+import { cpuModel, loadAverage } from "../lib/machine.ts";
 import { parseFlags } from "../lib/cli/args.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
 import { buildDeep } from "../lib/models/deep.ts";
@@ -21,6 +22,7 @@ const a = parseFlags(Deno.args, "deno run -P=bench bench/measure.ts", {
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
   threads: { type: "number", help: "wasm threads" },
   stock: { type: "boolean", help: "stock wasm, without ferlab's kernels" },
+  kernels: { type: "string", help: "wasm kernel set", choices: KERNEL_SETS },
   model: { type: "string", help: "what to time", choices: ["baseline", "deep", "augment"] },
   batch: { type: "number", help: "batch size", positiveInt: true },
   micro: { type: "number", help: "micro-batch size (0 = whole batch)" },
@@ -32,6 +34,7 @@ const a = parseFlags(Deno.args, "deno run -P=bench bench/measure.ts", {
   backend: "wasm" as BackendChoice,
   threads: 1,
   stock: false,
+  kernels: "auto" as KernelChoice,
   model: "baseline",
   batch: 64,
   micro: 0,
@@ -48,12 +51,15 @@ const batch = a.batch, micro = a.micro || batch, steps = a.steps;
 const maxSeconds = a.maxSeconds;
 const result: Record<string, unknown> = { ...a, batch, micro, steps };
 try {
-  const backend = await selectBackend(a.backend, { threads: a.threads, stockWasm: a.stock });
+  const backend = await selectBackend(a.backend, { threads: a.threads, stockWasm: a.stock, kernels: a.kernels });
   Object.assign(result, {
     backendName: backend.name,
     threadsUsed: backend.threads,
     adapter: backend.adapter,
     convKernels: backend.convKernels,
+    native: backend.native,
+    cpu: cpuModel(),
+    loadAverage: loadAverage(),
   });
   if (a.model === "augment") {
     // augmentation throughput: the study's heavy preset on batches of `batch` faces

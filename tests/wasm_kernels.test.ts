@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { installWasmTrainingKernels, TRAINING_KERNELS } from "../lib/backend/wasm/register.ts";
 import { makeRng, type Rng } from "../lib/rng.ts";
 import { batchNormalization as fastBatchNorm } from "../lib/models/batch_norm.ts";
+import { assertSameGradients, modelGradients, smallModel, stockBatchNorm } from "./helpers/model_grads.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -170,74 +171,6 @@ Deno.test("zero-copy identity keeps values independent of the source's disposal"
   assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3]);
   b.dispose();
 });
-
-type BnFactory = () => tf.layers.Layer;
-const stockBatchNorm: BnFactory = () => tf.layers.batchNormalization();
-
-/** A small model touching every layer type the study's CNNs use. */
-function smallModel(seed: number, bn: BnFactory = stockBatchNorm): tf.LayersModel {
-  const init = (s: number) => tf.initializers.glorotUniform({ seed: seed + s });
-  const m = tf.sequential();
-  m.add(
-    tf.layers.conv2d({
-      inputShape: [12, 12, 1],
-      filters: 6,
-      kernelSize: 3,
-      padding: "same",
-      kernelInitializer: init(1),
-    }),
-  );
-  m.add(bn());
-  m.add(tf.layers.leakyReLU({ alpha: 0.1 }));
-  m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-  m.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: "same", kernelInitializer: init(2) }));
-  m.add(bn());
-  m.add(tf.layers.activation({ activation: "relu" }));
-  m.add(tf.layers.globalAveragePooling2d({}));
-  m.add(tf.layers.dense({ units: 5, kernelInitializer: init(3) }));
-  return m;
-}
-
-/** Gradients of every variable and the BN moving statistics after one step, per (backend, BN layer) setup. */
-async function modelGradients(
-  setups: [string, BnFactory][],
-): Promise<{ grads: Float32Array[]; moving: Float32Array[] }[]> {
-  const rng = makeRng("model");
-  const x = { shape: [4, 12, 12, 1], data: randArray(4 * 144, rng).map((v) => 3 + 2 * v) }; // offset: |mean| > std
-  const labels = [0, 3, 1, 4];
-  const out = [];
-  for (const [backend, bn] of setups) {
-    await tf.setBackend(backend);
-    const model = smallModel(7, bn);
-    const xt = tf.tensor(x.data, x.shape);
-    const y = tf.oneHot(tf.tensor1d(labels, "int32"), 5);
-    const { grads: g } = tf.variableGrads(() =>
-      tf.losses.softmaxCrossEntropy(y, model.apply(xt, { training: true }) as tf.Tensor, undefined, 0.1) as tf.Scalar
-    );
-    // by weight order, not name: two builds of a model get different variable names
-    const grads = await Promise.all(
-      model.trainableWeights.map(async (w) =>
-        (await g[w.originalName]?.data() ?? await g[w.name].data()) as Float32Array
-      ),
-    );
-    const moving = await Promise.all(
-      model.weights.filter((w) => /moving/.test(w.name)).map(async (w) => (await w.read().data()) as Float32Array),
-    );
-    out.push({ grads, moving });
-    tf.dispose([xt, y, ...Object.values(g)]);
-    model.layers.forEach((l) => l.dispose());
-  }
-  await tf.setBackend("wasm");
-  return out;
-}
-
-function assertSameGradients(a: { grads: Float32Array[]; moving: Float32Array[] }, b: typeof a, what: string) {
-  assert.equal(a.grads.length, b.grads.length);
-  assert.ok(a.grads.length >= 10);
-  a.grads.forEach((g, i) => assertClose(g, b.grads[i], 2e-4, `${what}: variable ${i}`));
-  assert.equal(a.moving.length, 4);
-  a.moving.forEach((m, i) => assertClose(m, b.moving[i], 1e-5, `${what}: moving statistic ${i}`));
-}
 
 Deno.test("a whole model's gradients match cpu", async () => {
   const [wasm, cpu] = await modelGradients([["wasm", stockBatchNorm], ["cpu", stockBatchNorm]]);

@@ -9,7 +9,7 @@ import { rowThreads } from "../lib/backend/wasm/parallel.ts";
 import { fusedBatchNorm } from "../lib/models/batch_norm.ts";
 import { makeRng } from "../lib/rng.ts";
 
-const info = await selectBackend("wasm", { threads: 2 });
+const info = await selectBackend("wasm", { threads: 2, kernels: "wasm" });
 
 function close(a: Float32Array, b: Float32Array, tol: number, what: string) {
   assert.equal(a.length, b.length, what);

@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
+import {
+  type BackendChoice,
+  BACKENDS,
+  describeBackend,
+  KERNEL_SETS,
+  type KernelChoice,
+  selectBackend,
+} from "../lib/backend/select.ts";
 import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { EMOTIONS, IMAGE_SIZE, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
@@ -35,6 +42,11 @@ const FLAGS: Flags = {
   data: { type: "string", help: "FER2013 CSV(.gz) or image folder" },
   usage: { type: "string", help: "evaluate only the rows of this Usage", choices: ["", ...USAGES] },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+  kernels: {
+    type: "string",
+    help: "wasm kernel set (auto: oneDNN's native kernels where they load)",
+    choices: KERNEL_SETS,
+  },
   batchSize: { type: "number", help: "images per forward pass", positiveInt: true },
   skipBad: { type: "boolean", help: "skip malformed rows/images (listed) instead of stopping" },
 };
@@ -44,6 +56,7 @@ const DEFAULTS = {
   data: undefined as string | undefined,
   usage: "",
   backend: "auto" as BackendChoice,
+  kernels: "auto" as KernelChoice,
   batchSize: 256,
   skipBad: false,
 };
@@ -58,7 +71,7 @@ await runMain(async () => {
   const args = parseFlags(Deno.args, "deno task eval", FLAGS, DEFAULTS, { about: ABOUT });
   if (!args) return; // --help was printed
 
-  const backend = await selectBackend(args.backend);
+  const backend = await selectBackend(args.backend, { kernels: args.kernels });
   console.error(`backend: ${describeBackend(backend)}`);
   const models = [];
   for (const dir of args.model) models.push(await loadModel(dir));

@@ -88,18 +88,13 @@ async function completedOn(out: string, name: string, fp: string): Promise<boole
 }
 
 /**
- * Runs a script under the permission set its task uses, with the paths this
- * run was given (data, output and experiments folders) added to it; its
- * stderr is passed through and each line shown to `onLine`.
+ * Runs `deno` with `denoArgs` (from {@link scriptArgs}: the script under the
+ * permission set its task uses, plus this run's paths); its stderr is passed
+ * through and each line shown to `onLine`.
  */
-async function run(
-  script: string,
-  args: string[],
-  extra: ExtraPaths,
-  onLine?: (line: string) => void,
-): Promise<number> {
+async function run(denoArgs: string[], onLine?: (line: string) => void): Promise<number> {
   const child = new Deno.Command(denoCommand(), {
-    args: scriptArgs(script, args, extra),
+    args: denoArgs,
     stdin: "null",
     stdout: "inherit",
     stderr: "piped",
@@ -187,11 +182,12 @@ await runMain(async () => {
       return `${head}: running ${fmtSeconds(running)}; study ${fmtSeconds(elapsed())} so far, ETA ` +
         (rest === undefined ? "? (first run)" : `~${fmtSeconds(rest)} + report`);
     };
-    log(`${line()} — deno run -A ${join("experiments", step.name)}.ts ${args.join(" ")}`);
+    const denoArgs = scriptArgs(step.script, args, childPaths);
+    log(`${line()} — deno ${denoArgs.join(" ")}`);
     const ticker = setInterval(() => log(line()), TICK_MS);
     let code: number;
     try {
-      code = await run(step.script, args, childPaths, (l) => {
+      code = await run(denoArgs, (l) => {
         const e = parseEta(l);
         if (e?.total !== undefined) own = { total: e.total, epoch: e.epoch, at: performance.now() };
       });
@@ -204,8 +200,9 @@ await runMain(async () => {
     log(`${head}: ${code === 0 ? "done" : `FAILED (exit ${code})`} in ${fmtSeconds(took)}`);
   }
 
-  log(`report: deno task report --dir ${out}`);
-  const reportCode = await run(join(ROOT, "tools/report.ts"), ["--dir", out], { write: [out] });
+  const reportArgs = scriptArgs(join(ROOT, "tools/report.ts"), ["--dir", out], { write: [out] });
+  log(`report — deno ${reportArgs.join(" ")}`);
+  const reportCode = await run(reportArgs);
   if (reportCode !== 0) failed.push(`report (exit ${reportCode})`);
   log(`study finished in ${fmtSeconds(elapsed())}; comparison: ${out}/README.md, interactive: ${out}/index.html`);
   if (synthetic) {

@@ -12,7 +12,14 @@
  *
  * @module
  */
-import { type BackendChoice, BACKENDS, describeBackend, selectBackend } from "../lib/backend/select.ts";
+import {
+  type BackendChoice,
+  BACKENDS,
+  describeBackend,
+  KERNEL_SETS,
+  type KernelChoice,
+  selectBackend,
+} from "../lib/backend/select.ts";
 import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { DataError, EMOTIONS, IMAGE_SIZE } from "../lib/data/fer2013.ts";
@@ -39,6 +46,11 @@ const FLAGS: Flags = {
   top: { type: "number", help: `emotions listed per photo, 1 to ${EMOTIONS.length}` },
   json: { type: "boolean", help: "one JSON object on stdout instead of text" },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
+  kernels: {
+    type: "string",
+    help: "wasm kernel set (auto: oneDNN's native kernels where they load)",
+    choices: KERNEL_SETS,
+  },
 };
 const DEFAULTS = {
   images: [] as string[],
@@ -48,6 +60,7 @@ const DEFAULTS = {
   top: 3,
   json: false,
   backend: "auto" as BackendChoice,
+  kernels: "auto" as KernelChoice,
 };
 const ABOUT = "Prints the top emotions with probabilities for each photo (JPEG, PNG or WebP, any size and colour).";
 
@@ -73,7 +86,16 @@ function parse(argv: string[]) {
     if (e instanceof BoxError) throw new UsageError(e.message);
     throw e;
   }
-  return { images: v.images, models: v.model, box, tta: v.tta, top: v.top, json: v.json, backend: v.backend };
+  return {
+    images: v.images,
+    models: v.model,
+    box,
+    tta: v.tta,
+    top: v.top,
+    json: v.json,
+    backend: v.backend,
+    kernels: v.kernels,
+  };
 }
 
 /** The given model folders, or the best committed one. */
@@ -100,7 +122,7 @@ await runMain(async () => {
   const args = parse(Deno.args);
   if (!args) return; // --help was printed
   const dirs = await modelDirs(args.models);
-  const backend = await selectBackend(args.backend);
+  const backend = await selectBackend(args.backend, { kernels: args.kernels });
   console.error(`backend: ${describeBackend(backend)}`);
   const models = [];
   for (const d of dirs) models.push(await loadModel(d));

@@ -16,11 +16,17 @@ import { initWasm } from "./wasm/init.ts";
 import { memoryOf, type WasmBackend } from "./wasm/heap.ts";
 import { rowPoolError, startRowPool } from "./wasm/parallel.ts";
 import { type GemmInfo, startGemm } from "./wasm/gemm_pool.ts";
+import { type Dnnl, type DnnlInfo, loadDnnl } from "./native/dnnl.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 /** A `--backend` value. */
 export type BackendChoice = typeof BACKENDS[number];
+
+/** Kernel sets accepted by `--kernels` (wasm backend): oneDNN's native kernels, ferlab's wasm ones, or native where it loads. */
+export const KERNEL_SETS = ["auto", "native", "wasm"] as const;
+/** A `--kernels` value. */
+export type KernelChoice = typeof KERNEL_SETS[number];
 
 /** What a run actually trained on; printed in every report. */
 export interface BackendInfo {
@@ -40,6 +46,8 @@ export interface BackendInfo {
   kernelThreads?: number;
   /** ferlab's wasm conv kernels: SIMD flavour ("relaxed-simd" = fused multiply-add, or "simd") and threads. */
   convKernels?: GemmInfo;
+  /** oneDNN's native kernels (convolutions, batch norm) when they ran: version, the ISA they dispatched to, threads. */
+  native?: DnnlInfo;
   /** Why `auto` skipped a candidate, fallbacks taken, and similar. */
   notes: string[];
 }
@@ -57,6 +65,25 @@ export interface SelectOptions {
   threads?: number | "auto";
   /** wasm without ferlab's kernels (the benchmark's "stock wasm" baseline). */
   stockWasm?: boolean;
+  /** wasm's kernel set (default "auto": native where oneDNN loads, else wasm). */
+  kernels?: KernelChoice;
+}
+
+const NATIVE_HELP = "install oneDNN (apt-get install libdnnl2) and run under a permission set that grants " +
+  "--allow-ffi for lib/backend/native/libferlab_dnnl.so (every training task's set does), or use --kernels wasm";
+
+/**
+ * oneDNN's kernels for `--kernels` on `threads` threads: loaded for auto and
+ * native, with the reason in `notes` when auto falls back; native that cannot
+ * load throws {@link BackendUnavailable}.
+ */
+function nativeFor(choice: KernelChoice, threads: number, notes: string[]): Dnnl | undefined {
+  if (choice === "wasm") return undefined;
+  const dnnl = loadDnnl({ threads });
+  if (!("reason" in dnnl)) return dnnl;
+  if (choice === "native") throw new BackendUnavailable("wasm with --kernels native", dnnl.reason, NATIVE_HELP);
+  notes.push(`native kernels unavailable (${dnnl.reason}): wasm kernels`);
+  return undefined;
 }
 
 // Kept in variables so `deno check` and the installer never try to resolve
@@ -161,7 +188,9 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
   if (requested === "wasm" || auto) {
     try {
       const w = await initWasm({ threads: opts.threads ?? "auto" });
-      const kernels = opts.stockWasm ? undefined : installWasmTrainingKernels();
+      const nativeNotes: string[] = [];
+      const dnnl = opts.stockWasm ? undefined : nativeFor(opts.kernels ?? "auto", w.threads, nativeNotes);
+      const kernels = opts.stockWasm ? undefined : installWasmTrainingKernels(dnnl);
       const kernelThreads = kernels
         ? await startRowPool(memoryOf(tf.backend() as unknown as WasmBackend), w.threads)
         : 1;
@@ -169,12 +198,22 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
       const convKernels = kernels
         ? await startGemm(memoryOf(wasmBackend), w.threads, (n) => wasmBackend.wasm._malloc(n))
         : undefined;
-      const notes = [...base.notes, ...w.notes, ...(convKernels?.note ? [convKernels.note] : [])];
+      const notes = [...base.notes, ...w.notes, ...nativeNotes, ...(convKernels?.note ? [convKernels.note] : [])];
       if (kernels && w.threads > 1 && kernelThreads < 2) {
         notes.push(`JS kernels run on one thread: ${rowPoolError() ?? "the wasm heap is not shared"}`);
       }
-      return { ...base, name: "wasm", threads: w.threads, kernels, kernelThreads, convKernels, notes };
+      return {
+        ...base,
+        name: "wasm",
+        threads: w.threads,
+        kernels,
+        kernelThreads,
+        convKernels,
+        native: dnnl?.info,
+        notes,
+      };
     } catch (e) {
+      if (e instanceof BackendUnavailable) throw e;
       if (!auto) {
         throw new BackendUnavailable(
           "wasm",
@@ -189,12 +228,20 @@ export async function selectBackend(requested: BackendChoice, opts: SelectOption
   return { ...base, name: "cpu", threads: 1 };
 }
 
+/** What computes a run's kernels, in a few words: "oneDNN 2.6.3 avx512_core_bf16", "wasm relaxed-simd", "cpu". */
+export function kernelsLabel(b: BackendInfo): string {
+  if (b.native) return `oneDNN ${b.native.version} ${b.native.isa}`;
+  if (b.name === "wasm") return b.convKernels ? `wasm ${b.convKernels.flavour}` : "wasm (stock)";
+  return b.adapter ? `${b.name} (${b.adapter})` : b.name;
+}
+
 /** One line for logs: "wasm (2 threads, 9 ferlab kernels, tfjs 4.22.0)". */
 export function describeBackend(b: BackendInfo): string {
   const parts = [
     b.threads ? `${b.threads} thread${b.threads > 1 ? "s" : ""}` : null,
     b.kernelThreads && b.kernelThreads > 1 ? `JS kernels on ${b.kernelThreads} threads` : null,
     b.kernels ? `${b.kernels.length} ferlab kernels` : null,
+    b.native ? `native kernels: oneDNN ${b.native.version} ${b.native.isa} on ${b.native.threads} threads` : null,
     b.convKernels ? `conv kernels ${b.convKernels.flavour} on ${b.convKernels.threads} threads` : null,
     b.adapter ?? null,
     `tfjs ${b.tfjs}`,

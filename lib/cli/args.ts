@@ -22,7 +22,7 @@
  */
 import { UserError } from "../errors.ts";
 import { parseArgs } from "node:util";
-import { type BackendChoice, BACKENDS } from "../backend/select.ts";
+import { type BackendChoice, BACKENDS, KERNEL_SETS, type KernelChoice } from "../backend/select.ts";
 import { type Protocol, PROTOCOLS } from "../data/split.ts";
 
 /** A bad command line; the CLI prints the message and usage, no stack. */
@@ -56,6 +56,8 @@ export interface CommonConfig {
   backend: BackendChoice;
   /** wasm threads: a number, or 0 for one per core. */
   threads: number;
+  /** wasm's kernel set: oneDNN's native kernels where they load (auto), always (native), or ferlab's wasm ones. */
+  kernels: KernelChoice;
   /** Rows of the synthetic set when no FER2013 is found. */
   syntheticRows: number;
   /** Skip malformed CSV rows / images instead of stopping (each is reported). */
@@ -85,6 +87,11 @@ export const COMMON_FLAGS: Record<keyof CommonConfig, Flag> = {
   seed: { type: "number", help: "seed for split, init, shuffling and augmentation" },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
   threads: { type: "number", help: "wasm threads (0 = one per core)" },
+  kernels: {
+    type: "string",
+    help: "wasm kernel set: native = oneDNN (libdnnl2), wasm = ferlab's wasm SIMD, auto = native where it loads",
+    choices: KERNEL_SETS,
+  },
   syntheticRows: { type: "number", help: "rows of the synthetic set used when no FER2013 is found" },
   skipBad: { type: "boolean", help: "skip malformed rows/images (listed) instead of stopping" },
   resume: { type: "boolean", help: "resume from the last checkpoint" },
@@ -107,6 +114,7 @@ export const COMMON_DEFAULTS: CommonConfig = {
   seed: 42,
   backend: "auto",
   threads: 0,
+  kernels: "auto",
   syntheticRows: 7000,
   skipBad: false,
   resume: false,

@@ -14,6 +14,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { countFlops } from "../models/flops.ts";
 import { measureStepTime, type StepTime } from "../train/step_time.ts";
+import { loadAverage } from "../machine.ts";
 
 /** One architecture's measured cost. */
 export interface ArchitectureCost extends StepTime {
@@ -24,8 +25,8 @@ export interface ArchitectureCost extends StepTime {
   /** Training minutes of one epoch of `epochImages` images at the measured speed (validation not included). */
   epochMinutes: number;
   epochImages: number;
-  /** 1-minute load average when measured (other processes on a shared machine slow every number here). */
-  loadAverage: number;
+  /** 1-minute load average when measured (other processes on a shared machine slow every number here); absent when unreadable. */
+  loadAverage?: number;
 }
 
 /** Builds each candidate with its builder, times `steps` training steps, and frees it. */
@@ -45,7 +46,7 @@ export async function measureArchitectures(
         ...t,
         epochMinutes: opts.epochImages / t.imagesPerSec / 60,
         epochImages: opts.epochImages,
-        loadAverage: Deno.loadavg()[0],
+        loadAverage: loadAverage(),
       };
       opts.log?.(
         `${arch}: ${cost.gflop.toFixed(2)} GFLOP/image, ${t.imagesPerSec.toFixed(1)} img/s → ` +
@@ -75,9 +76,10 @@ export function costSentence(
     `${c.msPerStep.toFixed(0)} ms per step → ${c.imagesPerSec.toFixed(1)} training images/s → ` +
     `${c.epochMinutes.toFixed(1)} min per epoch of ${c.epochImages.toLocaleString("en-US")} images`
   );
-  const load = Math.max(...costs.map((c) => c.loadAverage));
+  const loads = costs.flatMap((c) => c.loadAverage === undefined ? [] : [c.loadAverage]);
+  const load = loads.length ? `1-minute load average up to ${Math.max(...loads).toFixed(1)}` : "load unknown";
   return `Architecture: **${chosen}**. Measured on this machine before training (${costs[0].steps} steps of ` +
-    `${costs[0].batchSize} after a warm-up step; 1-minute load average up to ${load.toFixed(1)} on ` +
+    `${costs[0].batchSize} after a warm-up step; ${load} on ` +
     `${navigator.hardwareConcurrency} cores, so a busy machine slows all of them alike): ${parts.join("; ")}.` +
     deviation(costs, chosen, opts);
 }

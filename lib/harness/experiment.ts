@@ -26,6 +26,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { kernelsLabel } from "../backend/select.ts";
 import { COMMON_DEFAULTS, type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
 import { runMain } from "../cli/main.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
@@ -177,6 +178,7 @@ export class Experiment<C extends CommonConfig> {
         augment: preset === "none" ? undefined : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng),
         rng: this.rng(opts.rngLabel ?? "train"),
         callbacks,
+        kernels: kernelsLabel(prepared.backend),
         ...(checkpoint === false ? {} : { checkpoint: { dir: this.checkpointPath(checkpoint) } }),
         resume: checkpoint !== false && config.resume,
         // Only a checkpointed run may be cut short by the budget: it can resume.

@@ -44,7 +44,7 @@ export const log = (msg: string) => console.error(msg);
 
 /** Selects the backend, loads the data and makes (or reuses) the split. */
 export async function prepare(config: CommonConfig): Promise<Prepared> {
-  const backend = await selectBackend(config.backend, { threads: config.threads || "auto" });
+  const backend = await selectBackend(config.backend, { threads: config.threads || "auto", kernels: config.kernels });
   log(`backend: ${describeBackend(backend)}`);
   for (const n of backend.notes) log(`  note: ${n}`);
 

@@ -17,7 +17,9 @@ import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } fr
 import { configBlock, fmtInt, fmtNumber, fmtOverconfidence, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef, writeReport } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
+import type { EpochLog } from "../train/callbacks.ts";
 import type { DataFacts, Prepared } from "./prepare.ts";
+import { machineFacts, machineLine } from "../machine.ts";
 
 /** What an experiment adds to the standard report. */
 export interface ReportExtras {
@@ -102,9 +104,27 @@ export function calibrationLine(test: ProbabilisticEvaluation, val?: Probabilist
 /** How a resumed run continued: from which epoch, or not at all (a report rebuilt from a finished checkpoint). */
 function resumedHow(t: TrainResult): string {
   if (!t.resumedFrom) return "";
-  return t.resumedFrom === t.history.length && !t.cutShort
+  return (t.resumedFrom === t.history.length && !t.cutShort
     ? ` (resumed after its last epoch: this report was rebuilt from the finished run's checkpoint, nothing trained)`
-    : ` (resumed from epoch ${t.resumedFrom})`;
+    : ` (resumed from epoch ${t.resumedFrom})`) + kernelChanges(t.history);
+}
+
+/**
+ * "; kernels changed: epochs 1–4 wasm relaxed-simd, 5–9 oneDNN 2.6.3 avx2" when
+ * a resumed run's epochs were computed by different kernels or ISAs (their
+ * sums round differently), else "".
+ */
+export function kernelChanges(history: readonly EpochLog[]): string {
+  const runs: { from: number; to: number; kernels: string }[] = [];
+  for (const h of history) {
+    const k = h.kernels ?? "unrecorded kernels";
+    const last = runs.at(-1);
+    if (last?.kernels === k) last.to = h.epoch;
+    else runs.push({ from: h.epoch, to: h.epoch, kernels: k });
+  }
+  if (runs.length < 2) return "";
+  const span = (r: typeof runs[0]) => (r.from === r.to ? `${r.from}` : `${r.from}–${r.to}`);
+  return `; kernels changed: epochs ${runs.map((r) => `${span(r)} ${r.kernels}`).join(", ")}`;
 }
 
 /** Training time of a run over all its sessions: the epochs' own times, summed (a resumed run's wall time is only its last session's). */
@@ -138,6 +158,7 @@ export async function writeExperimentReport<C extends CommonConfig>(
   const synthetic = p.dataFacts.kind === "synthetic";
   const history = t.history;
   const last = history.at(-1);
+  const machine = machineFacts(p.backend.native?.isa);
   const facts: [string, string][] = [
     ["Data", dataLine(p.dataFacts)],
     ["Split", splitLine(config.protocol, p)],
@@ -145,7 +166,7 @@ export async function writeExperimentReport<C extends CommonConfig>(
     ["Backend", backendLine(p.backend)],
     [
       "Runtime",
-      `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical cores`,
+      `Deno ${Deno.version.deno}, V8 ${Deno.version.v8}, ${Deno.build.os}/${Deno.build.arch}, ${machineLine(machine)}`,
     ],
     ["Epochs", endedHow(t, planned) + resumedHow(t) + finalWeights(t)],
     ["Batch norm", bnLine(Math.min(config.bnRecalRows, p.trainRows.length))],
@@ -255,6 +276,9 @@ export async function writeExperimentReport<C extends CommonConfig>(
       os: Deno.build.os,
       arch: Deno.build.arch,
       cores: navigator.hardwareConcurrency,
+      cpu: machine.cpu,
+      isa: machine.isa,
+      loadAverage: machine.loadAverage,
     },
     model: { params: run.model.params, flopsPerImage: run.model.flopsPerImage, dir: run.modelDir },
     training: { ...t, plannedEpochs: planned },

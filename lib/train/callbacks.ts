@@ -29,6 +29,8 @@ export interface EpochLog {
   seconds: number;
   /** Training throughput of the epoch. */
   imagesPerSec: number;
+  /** What computed it (kernels and ISA), when the run recorded that; see `TrainOptions.kernels`. */
+  kernels?: string;
 }
 
 /** A metric a callback can watch. */

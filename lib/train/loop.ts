@@ -94,6 +94,12 @@ export interface TrainOptions {
    * averages as they are.
    */
   bnRecalibrationRows?: number;
+  /**
+   * What computes the epochs ("oneDNN 2.6.3 avx512_core", "wasm"), recorded in
+   * each epoch's log: kernels and ISAs round differently, so a resumed run's
+   * report says where they changed.
+   */
+  kernels?: string;
 }
 
 /** What {@link train} returns. */
@@ -356,6 +362,7 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
     lr,
     seconds,
     imagesPerSec: done / trainSeconds,
+    ...(opts.kernels ? { kernels: opts.kernels } : {}),
   };
 }
 

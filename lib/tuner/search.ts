@@ -49,7 +49,7 @@ export interface TrialRecord<V> {
   /** Epoch (1-based) of that best value. */
   bestEpoch: number;
   /** Per-epoch logs (fewer than `epochs` when early stopping ended the trial). */
-  history: Record<string, number>[];
+  history: TrialLog[];
   /** Wall seconds the trial took when it ran. */
   seconds: number;
   finishedAt: string;
@@ -70,7 +70,7 @@ export interface SearchOptions<V> {
   /** Folder of the trial files. */
   dir: string;
   /** Trains one configuration; returns its per-epoch logs (which must hold the objective). */
-  runTrial: (values: V, ctx: TrialContext) => Promise<Record<string, number>[]>;
+  runTrial: (values: V, ctx: TrialContext) => Promise<TrialLog[]>;
   /**
    * Asked before each new trial after the first one this call runs; true stops the search (e.g. a time
    * budget). Every call runs at least one new trial, so a resumed search always makes progress.
@@ -95,13 +95,16 @@ export interface SearchResult<V> {
   objective: Objective;
 }
 
+/** One epoch of a trial: its metrics by name (and notes such as the kernels that computed it). */
+export type TrialLog = Record<string, number | string | undefined>;
+
 /** Best value of `objective` in `history` and its 1-based epoch; NaN values never win. */
-export function bestOf(history: Record<string, number>[], objective: Objective): { score: number; epoch: number } {
+export function bestOf(history: TrialLog[], objective: Objective): { score: number; epoch: number } {
   let score = NaN;
   let epoch = 0;
   history.forEach((h, i) => {
     const v = h[objective.name];
-    if (v === undefined) throw new SearchError(`trial logs have no "${objective.name}" (the objective)`);
+    if (typeof v !== "number") throw new SearchError(`trial logs have no "${objective.name}" (the objective)`);
     if (Number.isNaN(v)) return;
     if (Number.isNaN(score) || (objective.direction === "max" ? v > score : v < score)) {
       score = v;

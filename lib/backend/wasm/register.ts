@@ -15,6 +15,8 @@ import { batchMatMul } from "./matmul.ts";
 import { maxPoolGrad } from "./pool_grads.ts";
 import { mean, sum } from "./reduce.ts";
 import { tile } from "./tile.ts";
+import type { Dnnl } from "../native/dnnl.ts";
+import { nativeKernels } from "../native/kernels.ts";
 
 /** Kernels we add or replace, by TF.js kernel name. */
 export const TRAINING_KERNELS: Record<string, KernelFn> = {
@@ -40,19 +42,25 @@ export const TRAINING_KERNELS: Record<string, KernelFn> = {
 /** Stock kernels our kernels call; captured before anything is replaced. */
 const CALLED = ["Conv2D", "FusedConv2D", "Transpose", "Slice", "BatchMatMul"];
 
-let installed = false;
+/** Which kernel set is registered now: none yet, the wasm kernels, or the native ones over them. */
+let installed: "wasm" | Dnnl | undefined;
 
 /**
- * Registers the training kernels for "wasm". Call after `tf.setBackend("wasm")`
- * has resolved, so the stock kernels' setup has run. Idempotent.
+ * Registers the training kernels for "wasm": ferlab's wasm kernels, and with
+ * `native` oneDNN's in place of those it covers (`lib/backend/native/`). Call
+ * after `tf.setBackend("wasm")` has resolved, so the stock kernels' setup has
+ * run. Calling it again with another set swaps the set (tests compare them in
+ * one process). Returns the kernel names registered.
  */
-export function installWasmTrainingKernels(): string[] {
-  if (installed) return Object.keys(TRAINING_KERNELS);
-  for (const name of CALLED) captureStock(name);
-  for (const [name, fn] of Object.entries(TRAINING_KERNELS)) {
+export function installWasmTrainingKernels(native?: Dnnl): string[] {
+  const set = native ?? "wasm";
+  if (installed === set) return Object.keys(TRAINING_KERNELS);
+  if (!installed) { for (const name of CALLED) captureStock(name); }
+  const kernels = native ? { ...TRAINING_KERNELS, ...nativeKernels(native, TRAINING_KERNELS) } : TRAINING_KERNELS;
+  for (const [name, fn] of Object.entries(kernels)) {
     const existing = tf.getKernel(name, "wasm");
     if (existing) {
-      captureStock(name);
+      if (!installed) captureStock(name);
       tf.unregisterKernel(name, "wasm");
     }
     tf.registerKernel({
@@ -63,7 +71,7 @@ export function installWasmTrainingKernels(): string[] {
       kernelFunc: fn as unknown as tf.KernelFunc,
     });
   }
-  installLeakyReluGradient();
-  installed = true;
-  return Object.keys(TRAINING_KERNELS);
+  if (!installed) installLeakyReluGradient();
+  installed = set;
+  return Object.keys(kernels);
 }
