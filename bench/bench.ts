@@ -26,6 +26,7 @@ import { barChart, type ChartSpec } from "../lib/report/charts.ts";
 import { configBlock, fmtSeconds, mdTable } from "../lib/report/markdown.ts";
 import { chartRef, type Report, writeReport } from "../lib/report/write.ts";
 import { UserError } from "../lib/errors.ts";
+import { cpuModel } from "../lib/machine.ts";
 
 /** A problem with the bench's own input: a flag, a `--render` or old bench.json file. */
 class BenchError extends UserError {}
@@ -57,7 +58,9 @@ interface Run {
   backend: string;
   threads?: number;
   stock?: boolean;
-  model: "baseline" | "deep" | "augment" | "all";
+  /** The wasm backend's kernel set: ferlab's wasm SIMD kernels, or oneDNN's native ones. */
+  kernels?: "wasm" | "native";
+  model: "baseline" | "deep" | "lean" | "vgg" | "augment" | "all";
   batch: number;
   micro?: number;
   steps: number;
@@ -67,53 +70,76 @@ interface Run {
 }
 
 const cores = navigator.hardwareConcurrency;
+const WASM = `wasm ferlab, ${cores} threads`;
+const NATIVE = `native ferlab (oneDNN), ${cores} threads`;
+const TORCH = `native PyTorch, ${cores} threads`;
+/** ferlab's wasm kernels, oneDNN's native kernels and PyTorch on one model, back to back (the same machine load). */
+const sideBySide = (model: Run["model"], steps: number): Run[] => [
+  { label: WASM, backend: "wasm", kernels: "wasm", threads: cores, model, batch: 64, steps },
+  { label: NATIVE, backend: "wasm", kernels: "native", threads: cores, model, batch: 64, steps },
+  { label: TORCH, backend: "pytorch", threads: cores, model, batch: 64, steps },
+];
 const RUNS: Run[] = [
   { label: "cpu (pure JS)", backend: "cpu", model: "baseline", batch: 8, steps: 2, maxSeconds: 90 },
   { label: "webgpu", backend: "webgpu", model: "baseline", batch: 64, steps: 3, maxSeconds: 90 },
   { label: "wasm stock, 1 thread", backend: "wasm", threads: 1, stock: true, model: "baseline", batch: 64, steps: 5 },
-  { label: "wasm ferlab, 1 thread", backend: "wasm", threads: 1, model: "baseline", batch: 64, steps: 10 },
-  { label: `wasm ferlab, ${cores} threads`, backend: "wasm", threads: cores, model: "baseline", batch: 64, steps: 10 },
   {
-    label: `native PyTorch, ${cores} threads`,
-    backend: "pytorch",
-    threads: cores,
+    label: "wasm ferlab, 1 thread",
+    backend: "wasm",
+    kernels: "wasm",
+    threads: 1,
     model: "baseline",
     batch: 64,
     steps: 10,
   },
+  ...sideBySide("baseline", 10),
   { label: "webgpu", backend: "webgpu", model: "deep", batch: 16, steps: 1, maxSeconds: 120 },
   { label: "wasm stock, 1 thread", backend: "wasm", threads: 1, stock: true, model: "deep", batch: 64, steps: 2 },
-  { label: "wasm ferlab, 1 thread", backend: "wasm", threads: 1, model: "deep", batch: 64, steps: 3 },
-  { label: `wasm ferlab, ${cores} threads`, backend: "wasm", threads: cores, model: "deep", batch: 64, steps: 4 },
-  { label: `native PyTorch, ${cores} threads`, backend: "pytorch", threads: cores, model: "deep", batch: 64, steps: 4 },
-  { label: `conv kernels, ${cores} threads`, backend: "kernels", threads: cores, model: "all", batch: 64, steps: 3 },
+  { label: "wasm ferlab, 1 thread", backend: "wasm", kernels: "wasm", threads: 1, model: "deep", batch: 64, steps: 3 },
+  ...sideBySide("deep", 4),
+  // the models experiments 03 and 05 train
+  ...sideBySide("lean", 8),
+  ...sideBySide("vgg", 6),
+  {
+    label: `conv kernels, ${cores} threads`,
+    backend: "kernels",
+    kernels: "wasm",
+    threads: cores,
+    model: "all",
+    batch: 64,
+    steps: 3,
+  },
+  {
+    label: `conv kernels (oneDNN), ${cores} threads`,
+    backend: "kernels",
+    kernels: "native",
+    threads: cores,
+    model: "all",
+    batch: 64,
+    steps: 3,
+  },
   {
     label: `wasm ferlab, ${cores} threads, 2×64 micro`,
     backend: "wasm",
+    kernels: "wasm",
     threads: cores,
     model: "deep",
     batch: 128,
     micro: 64,
     steps: 2,
   },
-  {
-    label: `profile: wasm ferlab, ${cores} threads`,
-    backend: "wasm",
-    threads: cores,
-    model: "baseline",
-    batch: 64,
-    steps: 3,
-    profile: true,
-  },
-  {
-    label: `profile: wasm ferlab, ${cores} threads`,
-    backend: "wasm",
-    threads: cores,
-    model: "deep",
-    batch: 64,
-    steps: 2,
-    profile: true,
-  },
+  ...(["baseline", "deep"] as const).flatMap((model): Run[] =>
+    (["wasm", "native"] as const).map((kernels) => ({
+      label: `profile: ${kernels === "wasm" ? WASM : NATIVE}`,
+      backend: "wasm",
+      kernels,
+      threads: cores,
+      model,
+      batch: 64,
+      steps: model === "deep" ? 2 : 3,
+      profile: true,
+    }))
+  ),
   {
     label: `augment (strong), wasm ${cores} threads`,
     backend: "wasm",
@@ -134,7 +160,7 @@ const SOAK: Run = {
   soak: true,
 };
 const allRuns = args.quick
-  ? RUNS.filter((r) => r.label.startsWith("wasm ferlab") && r.model === "baseline").map((r) => ({ ...r, steps: 4 }))
+  ? RUNS.filter((r) => /^(wasm|native) ferlab/.test(r.label) && r.model === "baseline").map((r) => ({ ...r, steps: 4 }))
   : [...RUNS, ...(args.soak > 0 ? [SOAK] : [])];
 const only = parsedOrExit(() => {
   try {
@@ -185,6 +211,8 @@ function commandFor(run: Run): { cmd: string; args: string[] } {
         String(run.threads ?? 1),
         "--reps",
         String(run.steps),
+        "--kernels",
+        run.kernels ?? "wasm",
       ],
     };
   }
@@ -227,6 +255,7 @@ function measureArgs(run: Run): string[] {
     String(run.batch),
     "--micro",
     String(run.micro ?? 0),
+    ...(run.kernels ? ["--kernels", run.kernels] : []),
     "--steps",
     String(run.steps),
     "--max-seconds",
@@ -273,6 +302,7 @@ async function runAll(): Promise<BenchJson> {
   }
   return {
     date: new Date().toISOString(),
+    cpu: cpuModel(),
     cores,
     deno: Deno.version.deno,
     os: `${Deno.build.os}/${Deno.build.arch}`,
@@ -286,6 +316,8 @@ async function runAll(): Promise<BenchJson> {
 /** What bench.json holds. */
 interface BenchJson {
   date: string;
+  /** The CPU's model name (older bench.json files lack it). */
+  cpu?: string;
   cores: number;
   deno: string;
   os: string;
@@ -350,7 +382,8 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
   const num = (x: unknown, d = 1) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(d) : "–");
   const stockCpu = results.find((r) => r.backend === "cpu" && r.model === "baseline" && r.ok);
   const modelRows = results.filter((r) => r.model !== "augment" && r.backend !== "kernels" && !r.soak && !r.profile);
-  const kernelRun = results.find((r) => r.backend === "kernels");
+  const kernelRun = results.find((r) => r.backend === "kernels" && r.kernels !== "native");
+  const nativeKernelRun = results.find((r) => r.backend === "kernels" && r.kernels === "native");
   const profiles = results.filter((r) => r.ok && Array.isArray(r.profile));
   const table = modelRows.map((r) => [
     r.model as string,
@@ -374,43 +407,55 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
     value: r.trainImagesPerSec as number,
     group: r.model as string,
   }));
-  /** ferlab's multi-thread wasm row against the native PyTorch row for each model (measured back to back). */
-  const nativeRows = (["baseline", "deep"] as const).map((model) => {
-    const ours = modelRows.find((r) =>
-      r.model === model && r.backend === "wasm" && !r.stock && Number(r.threads) === cores &&
-      (r.micro as number) >= (r.batch as number)
-    );
-    const native = modelRows.find((r) => r.model === model && r.backend === "pytorch");
-    const ratio = ours?.trainImagesPerSec && native?.trainImagesPerSec
-      ? (ours.trainImagesPerSec as number) / (native.trainImagesPerSec as number)
-      : undefined;
-    return { model, ours, native, ratio };
-  });
+  /** ferlab's wasm and native rows against PyTorch's for each model (measured back to back). */
+  const find = (model: string, label: string) =>
+    modelRows.find((r) => r.model === model && r.label === label && (r.micro as number) >= (r.batch as number));
+  const ratio = (a?: Record<string, unknown>, b?: Record<string, unknown>) =>
+    a?.ok && b?.ok && a.trainImagesPerSec && b.trainImagesPerSec
+      ? `${((a.trainImagesPerSec as number) / (b.trainImagesPerSec as number)).toFixed(2)}×`
+      : "–";
+  const nativeRows = (["baseline", "deep", "lean", "vgg"] as const).map((model) => ({
+    model,
+    wasm: find(model, WASM),
+    native: find(model, NATIVE),
+    torch: find(model, TORCH),
+  })).filter((n) => n.wasm || n.native || n.torch);
+  const onednn = modelRows.find((r) => r.ok && r.native)?.native as { version: string; isa: string } | undefined;
+  const imgs = (r?: Record<string, unknown>) => r?.ok ? num(r.trainImagesPerSec, 1) : r?.skipped ? "skipped" : "–";
   const nativeSection = [
     "## Against native PyTorch",
     "",
-    nativeRows.some((n) => n.native?.ok)
-      ? `PyTorch ${nativeRows.find((n) => n.native?.ok)?.native?.torch} on the CPU (Debian's python3-torch, oneDNN), ` +
+    nativeRows.some((n) => n.torch?.ok)
+      ? `PyTorch ${nativeRows.find((n) => n.torch?.ok)?.torch?.torch} on the CPU (Debian's python3-torch, oneDNN), ` +
         `${cores} threads, the same architectures (\`bench/torch_step.py\`), one Adam step on random 48×48 inputs, ` +
-        "batch 64, measured right after ferlab's row for the same model. The ratio is the figure that counts: " +
-        "absolute speeds drift with the machine's load."
-      : `Native PyTorch not measured: ${nativeRows[0].native?.error ?? "not run"}.`,
+        "batch 64, measured right after ferlab's two rows for the same model: ferlab's wasm kernels and its native " +
+        `kernels (${onednn ? `oneDNN ${onednn.version}, ${onednn.isa}` : "oneDNN: not loaded"}). The ratios are the ` +
+        "figures that count: absolute speeds drift with the machine's load. baseline and deep are fixed yardsticks; " +
+        "lean is experiment 03's model, vgg experiment 05's."
+      : `Native PyTorch not measured: ${nativeRows[0]?.torch?.error ?? "not run"}.`,
     "",
     mdTable(
-      ["model", "ferlab wasm img/s", "PyTorch img/s", "ferlab / PyTorch", "conv kernels", "load avg (ferlab, PyTorch)"],
+      [
+        "model",
+        "wasm kernels img/s",
+        "native kernels img/s",
+        "PyTorch img/s",
+        "wasm / PyTorch",
+        "native / PyTorch",
+        "native / wasm",
+        "load avg (wasm, native, PyTorch)",
+      ],
       nativeRows.map((n) => [
         n.model,
-        n.ours?.ok ? num(n.ours.trainImagesPerSec, 1) : "–",
-        n.native?.ok ? num(n.native.trainImagesPerSec, 1) : (n.native?.skipped ? "skipped" : "–"),
-        n.ratio !== undefined ? `${n.ratio.toFixed(2)}×` : "–",
-        n.ours?.convKernels
-          ? `${(n.ours.convKernels as { flavour: string }).flavour}, ${
-            (n.ours.convKernels as { threads: number }).threads
-          } threads`
-          : "–",
-        [n.ours?.loadAvg1, n.native?.loadAvg1].map((l) => num(l, 1)).join(", "),
+        imgs(n.wasm),
+        n.native?.ok ? imgs(n.native) : (n.native?.error as string ?? "–").slice(0, 60),
+        imgs(n.torch),
+        ratio(n.wasm, n.torch),
+        ratio(n.native, n.torch),
+        ratio(n.native, n.wasm),
+        [n.wasm?.loadAvg1, n.native?.loadAvg1, n.torch?.loadAvg1].map((l) => num(l, 1)).join(", "),
       ]),
-      ["left", "right", "right", "right", "left", "right"],
+      ["left", "right", "right", "right", "right", "right", "right", "right"],
     ),
     "",
   ].join("\n");
@@ -472,10 +517,38 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
     ].join("\n")
     : `## Conv kernels\n\nNot measured: ${kernelRun?.error ?? "not run"}.\n`;
 
+  const nativeKernelSection = nativeKernelRun?.ok
+    ? [
+      `## Conv kernels on oneDNN: GFLOPS (batch 64, ${nativeKernelRun.threads} threads)`,
+      "",
+      `The native kernel set (oneDNN ${(nativeKernelRun.native as { version: string }).version}, ` +
+      `${(nativeKernelRun.native as { isa: string }).isa}, NHWC activations, filters reordered to the kernel's ` +
+      "layout): forward (bias and activation fused where the graph has them), dW and dX. XNNPACK's forward conv on " +
+      "the same layer for comparison. The wasm SIMD peak of this machine is in the section above: native code " +
+      "runs 256- or 512-bit vectors where wasm has 128.",
+      "",
+      mdTable(
+        ["model", "layer", "shape", "forward", "XNNPACK fwd", "dW", "dX"],
+        (nativeKernelRun.rows as KernelRow[]).map((k) => [
+          k.model,
+          k.layer,
+          k.shape,
+          num(k.forwardGflops),
+          num(k.stockForwardGflops),
+          num(k.filterGradGflops),
+          num(k.inputGradGflops),
+        ]),
+        ["left", "left", "left", "right", "right", "right", "right"],
+      ),
+      "",
+    ].join("\n")
+    : `## Conv kernels on oneDNN\n\nNot measured: ${nativeKernelRun?.error ?? "not run"}.\n`;
+
   const markdown = [
     "# Benchmark: training and inference speed",
     "",
-    `Measured ${bench.date} on a machine with ${bench.cores} logical cores, Deno ${bench.deno}, ${bench.os}; ` +
+    `Measured ${bench.date} on ${bench.cpu ?? "a machine"} with ${bench.cores} logical cores` +
+    (onednn ? ` (oneDNN dispatched to ${onednn.isa})` : "") + `, Deno ${bench.deno}, ${bench.os}; ` +
     `whole benchmark ${fmtSeconds(bench.seconds)}` +
     (bench.remeasured?.length
       ? ` (${bench.remeasured.map((m) => `runs matching \`${m.only}\` measured again ${m.date}`).join("; ")})`
@@ -497,6 +570,7 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
     ...(chartRows.length ? [chartRef("bench", "train"), ""] : []),
     nativeSection,
     kernelSection,
+    nativeKernelSection,
     "## Data and augmentation",
     "",
     "error" in load

@@ -5,8 +5,10 @@
  *
  *     deno run -P=bench bench/kernels.ts --threads 2 [--model baseline|deep] [--reps 3]
  *
- * Kernels: XNNPACK's forward conv (stock), ferlab's filter and input
- * gradients (`lib/backend/wasm/kernels/conv_gemm.c`). Every kernel is called
+ * Kernels: XNNPACK's forward conv (stock), and the registered set's forward,
+ * filter and input gradients: ferlab's wasm kernels
+ * (`lib/backend/wasm/kernels/conv_gemm.c`, `--kernels wasm`, the default) or
+ * oneDNN's (`--kernels native`). Every kernel is called
  * once before timing so V8 has tiered the wasm up from Liftoff.
  *
  * @module
@@ -14,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { parseFlags } from "../lib/cli/args.ts";
 import { parsedOrExit } from "../lib/cli/main.ts";
-import { selectBackend } from "../lib/backend/select.ts";
+import { KERNEL_SETS, type KernelChoice, selectBackend } from "../lib/backend/select.ts";
 import { gemmExports } from "../lib/backend/wasm/gemm_pool.ts";
 import { runStock, type WasmBackend } from "../lib/backend/wasm/heap.ts";
 
@@ -24,7 +26,8 @@ const a = parsedOrExit(() =>
     model: { type: "string", help: "layer shapes of this study model", choices: ["all", "baseline", "deep"] },
     reps: { type: "number", help: "timings per kernel (the best is kept)", positiveInt: true },
     batch: { type: "number", help: "batch size", positiveInt: true },
-  }, { threads: 2, model: "all", reps: 3, batch: 64 })
+    kernels: { type: "string", help: "kernel set timed (forward and gradients)", choices: KERNEL_SETS },
+  }, { threads: 2, model: "all", reps: 3, batch: 64, kernels: "wasm" as KernelChoice })
 );
 
 /** [name, H (=W), Cin, Cout] of each 3×3 "same" conv. */
@@ -76,7 +79,7 @@ export function measurePeak(tries = 5): number {
   return (iters * 12 * 4 * 2) / bestS / 1e9;
 }
 
-const backend = await selectBackend("wasm", { threads: a.threads });
+const backend = await selectBackend("wasm", { threads: a.threads, kernels: a.kernels });
 const reps = a.reps, B = a.batch;
 const wasm = tf.backend() as unknown as WasmBackend;
 const rows: Record<string, unknown>[] = [];
@@ -121,6 +124,7 @@ for (const model of models) {
 console.log(JSON.stringify({
   threads: backend.threads,
   convKernels: backend.convKernels,
+  native: backend.native,
   peakGflopsPerThread: Math.max(...rows.map((r) => r.peakGflopsPerThread as number)),
   rows,
 }));

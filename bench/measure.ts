@@ -12,7 +12,7 @@ import { type BackendChoice, BACKENDS, KERNEL_SETS, type KernelChoice, selectBac
 import { cpuModel, loadAverage } from "../lib/machine.ts";
 import { parseFlags } from "../lib/cli/args.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
-import { buildDeep } from "../lib/models/deep.ts";
+import { BUDGET_VGG, buildDeep, DEEP_ARCHITECTURES } from "../lib/models/deep.ts";
 import { countFlops } from "../lib/models/flops.ts";
 import { augmentBatch, augmentPreset } from "../lib/data/augment.ts";
 import { makeRng } from "../lib/rng.ts";
@@ -23,7 +23,7 @@ const a = parseFlags(Deno.args, "deno run -P=bench bench/measure.ts", {
   threads: { type: "number", help: "wasm threads" },
   stock: { type: "boolean", help: "stock wasm, without ferlab's kernels" },
   kernels: { type: "string", help: "wasm kernel set", choices: KERNEL_SETS },
-  model: { type: "string", help: "what to time", choices: ["baseline", "deep", "augment"] },
+  model: { type: "string", help: "what to time", choices: ["baseline", "deep", "lean", "vgg", "augment"] },
   batch: { type: "number", help: "batch size", positiveInt: true },
   micro: { type: "number", help: "micro-batch size (0 = whole batch)" },
   steps: { type: "number", help: "timed steps", positiveInt: true },
@@ -80,7 +80,14 @@ try {
     console.log(JSON.stringify(result));
     Deno.exit(0);
   }
-  const model = a.model === "deep" ? buildDeep({ seed: 1 }) : buildBaseline({ seed: 1 });
+  // baseline and deep: fixed yardsticks (DEFAULT_BASELINE, DEFAULT_DEEP); lean and vgg: what 03 and 05 train
+  const model = a.model === "deep"
+    ? buildDeep({ seed: 1 })
+    : a.model === "lean"
+    ? buildDeep({ ...DEEP_ARCHITECTURES.lean, seed: 1 })
+    : a.model === "vgg"
+    ? buildDeep({ ...BUDGET_VGG, seed: 1 })
+    : buildBaseline({ seed: 1 });
   result.flopsPerImage = countFlops(model);
   const optimizer = tf.train.adam(1e-3);
   const rng = makeRng("bench");

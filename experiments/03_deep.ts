@@ -31,25 +31,13 @@ import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
 import { ablationReports, calibrationComparison } from "../lib/harness/compare.ts";
 import { costSentence, measureArchitectures } from "../lib/harness/costs.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
-import { buildDeep, type DeepConfig } from "../lib/models/deep.ts";
+import { buildDeep, DEEP_ARCHITECTURES } from "../lib/models/deep.ts";
 import { EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
 
-// ## The architecture: the study's, and the lighter default this machine can train (see the report's header)
-const BLOCKS: Partial<DeepConfig> = {
-  convsPerBlock: 1, // conv 3×3 "same" → BN → LeakyReLU → max-pool 2×2 → dropout, five times
-  leakyAlpha: 0.1,
-  dropout: [0.1, 0.2, 0.25, 0.3, 0.4],
-  head: "globalAverage", // GAP → dense 512 → LeakyReLU → BN → dropout 0.5 → softmax
-  dense: [512],
-  denseOrder: "act-bn",
-  denseDropout: 0.5,
-  batchNorm: true,
-  kernelInit: "heNormal",
-};
-const ARCHITECTURES: Record<"study" | "lean", Partial<DeepConfig>> = {
-  study: { ...BLOCKS, filters: [128, 256, 512, 512, 512] },
-  lean: { ...BLOCKS, filters: [32, 64, 128, 256, 512] },
-};
+// ## The architecture (lib/models/deep.ts, DEEP_ARCHITECTURES): five blocks of conv 3×3 "same" → BN → LeakyReLU 0.1 →
+// max-pool 2×2 → dropout (0.1, 0.2, 0.25, 0.3, 0.4); global average pooling → dense 512 → LeakyReLU → BN → dropout 0.5
+// → softmax. `study`: the study's filters 128→512; `lean` (default): 32→512, what this machine can train (see the report).
+const ARCHITECTURES = DEEP_ARCHITECTURES;
 
 interface Config extends CommonConfig {
   arch: keyof typeof ARCHITECTURES;

@@ -26,7 +26,7 @@ import type { AugmentPresetName } from "../lib/data/augment.ts";
 import { BUDGET_FLAGS, type BudgetConfig, planBudgetedRun } from "../lib/harness/budget.ts";
 import { budgetReport } from "../lib/harness/budget_report.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
-import { buildDeep } from "../lib/models/deep.ts";
+import { BUDGET_VGG, buildDeep } from "../lib/models/deep.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";
 
 // ## Config — defaults in one place; every ingredient can be switched off from the command line (an ablation).
@@ -84,18 +84,8 @@ await runExperiment<Config>({
 }, async (exp) => {
   const { config: c } = exp;
   // ## 1. Build: 4 VGG stages of 2 × (conv 3×3 → BN → ReLU), max-pool; global average pooling → dropout → softmax
-  const build = (seed: number) =>
-    buildDeep({
-      filters: [32, 64, 128, 256],
-      convsPerBlock: 2,
-      leakyAlpha: 0, // plain ReLU
-      dropout: [0, 0, 0, 0],
-      head: "globalAverage",
-      headDropout: c.dropout,
-      dense: [],
-      kernelInit: "heNormal",
-      seed,
-    });
+  // (BUDGET_VGG in lib/models/deep.ts, which the bench times too)
+  const build = (seed: number) => buildDeep({ ...BUDGET_VGG, headDropout: c.dropout, seed });
   const optimizer = () => tf.train.momentum(c.peakLr, 0.9, c.nesterov === "yes");
   const recipe = { augment: c.augment, labelSmoothing: c.labelSmoothing, weightDecay: c.weightDecay };
 

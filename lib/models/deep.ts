@@ -66,6 +66,40 @@ export const DEFAULT_DEEP: DeepConfig = {
   kernelInit: "heNormal",
 };
 
+/** The study's deep recipe as experiment 03 trains it, one conv per block (filters set by the architecture). */
+const STUDY_BLOCKS: Partial<DeepConfig> = {
+  convsPerBlock: 1,
+  leakyAlpha: 0.1,
+  dropout: [0.1, 0.2, 0.25, 0.3, 0.4],
+  head: "globalAverage",
+  dense: [512],
+  denseOrder: "act-bn",
+  denseDropout: 0.5,
+  batchNorm: true,
+  kernelInit: "heNormal",
+};
+
+/** Experiment 03's architectures: the study's filters and the lighter `lean` default (also timed by the bench). */
+export const DEEP_ARCHITECTURES: Record<"study" | "lean", Partial<DeepConfig>> = {
+  study: { ...STUDY_BLOCKS, filters: [128, 256, 512, 512, 512] },
+  lean: { ...STUDY_BLOCKS, filters: [32, 64, 128, 256, 512] },
+};
+
+/**
+ * Experiment 05's VGG: 4 stages of 2 × (conv 3×3 → BN → ReLU), max-pool;
+ * global average pooling → dropout → softmax (also timed by the bench).
+ */
+export const BUDGET_VGG: Partial<DeepConfig> = {
+  filters: [32, 64, 128, 256],
+  convsPerBlock: 2,
+  leakyAlpha: 0, // plain ReLU
+  dropout: [0, 0, 0, 0],
+  head: "globalAverage",
+  headDropout: 0.4,
+  dense: [],
+  kernelInit: "heNormal",
+};
+
 /** Builds the deep CNN; missing fields take {@link DEFAULT_DEEP}. */
 export function buildDeep(config: Partial<DeepConfig> = {}): tf.Sequential {
   const cfg = { ...DEFAULT_DEEP, ...config };

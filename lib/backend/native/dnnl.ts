@@ -96,6 +96,21 @@ function whyNot(e: unknown): string {
   return msg.split("\n")[0];
 }
 
+/**
+ * OpenMP's threads sleep as soon as a kernel ends (unless the user chose
+ * otherwise): the wasm kernels' threads run on the same cores between
+ * oneDNN's calls, and a spinning OpenMP thread takes a core from them.
+ * libgomp reads this when it loads, which is when the shim loads.
+ */
+function setWaitPolicy(): void {
+  const name = "OMP_WAIT_POLICY";
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return;
+  if (Deno.env.get(name) === undefined) Deno.env.set(name, WAIT_POLICY);
+}
+
+/** The default `OMP_WAIT_POLICY` (measured in `deno task bench`: see reports/bench.md). */
+export const WAIT_POLICY = "PASSIVE";
+
 let loaded: { shim: Shim } | { reason: string } | undefined;
 
 /**
@@ -105,6 +120,7 @@ let loaded: { shim: Shim } | { reason: string } | undefined;
 export function loadDnnl(opts: { threads: number }): Dnnl | { reason: string } {
   if (!loaded) {
     try {
+      setWaitPolicy();
       loaded = { shim: Deno.dlopen(SHIM_PATH, SYMBOLS).symbols };
     } catch (e) {
       loaded = { reason: whyNot(e) };
