@@ -80,7 +80,9 @@ Deno.test({
   name: "a whole model's gradients and batch-norm statistics on native kernels match wasm's and cpu's",
   ignore,
   fn: async () => {
+    nativeFallbacks.clear();
     const [native] = await withNative(() => modelGradients([["wasm", fastBatchNorm]]));
+    assert.deepEqual([...nativeFallbacks], [], "every conv and batch norm ran on oneDNN");
     const [wasm, cpu] = await modelGradients([["wasm", fastBatchNorm], ["cpu", fastBatchNorm]]);
     assertSameGradients(native, cpu, "native vs cpu");
     assertSameGradients(native, wasm, "native vs wasm kernels");

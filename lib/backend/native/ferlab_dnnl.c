@@ -53,8 +53,8 @@ typedef struct {
 typedef struct Entry {
   int32_t key[KEY_INTS];
   dnnl_primitive_t prim;
-  dnnl_memory_t m[8];  // the primitive's arguments on user (heap) memory
-  int args[8];         // their DNNL_ARG_* ids
+  dnnl_memory_t m[10];  // the primitive's arguments on user (heap) memory
+  int args[10];        // their DNNL_ARG_* ids
   int nargs;
   Reorder weights;  // user filter → kernel layout (forward, backward data) or back (backward weights)
   dnnl_memory_t user_weights;
@@ -273,7 +273,7 @@ static int build_conv(int kind, const int32_t *g, Entry *e) {
 }
 
 static int run(Entry *e) {
-  dnnl_exec_arg_t args[8];
+  dnnl_exec_arg_t args[10];
   for (int i = 0; i < e->nargs; i++) args[i].arg = e->args[i], args[i].memory = e->m[i];
   CHECK(dnnl_primitive_execute(e->prim, stream, e->nargs, args));
   CHECK(dnnl_stream_wait(stream));
@@ -375,7 +375,10 @@ static int build_bn(int kind, const int32_t *g, Entry *e) {
     if ((r = add_arg(e, DNNL_ARG_DIFF_DST, &data)) || (r = add_arg(e, DNNL_ARG_SRC, &data)) ||
         (r = add_arg(e, DNNL_ARG_MEAN, &chan)) || (r = add_arg(e, DNNL_ARG_VARIANCE, &chan)) ||
         (r = add_arg(e, DNNL_ARG_SCALE, &chan)) || (r = add_arg(e, DNNL_ARG_DIFF_SRC, &data)) ||
-        (r = add_arg(e, DNNL_ARG_DIFF_SCALE, &chan)) || (r = add_arg(e, DNNL_ARG_DIFF_SHIFT, &chan)))
+        (r = add_arg(e, DNNL_ARG_DIFF_SCALE, &chan)) || (r = add_arg(e, DNNL_ARG_DIFF_SHIFT, &chan)) ||
+        // oneDNN 2.6 refuses a backward pass with use_shift unless the shift is bound too, though the
+        // gradients do not depend on it: ferlab_bn binds gamma's buffer there (read-only, never used).
+        (r = add_arg(e, DNNL_ARG_SHIFT, &chan)))
       return r;
   }
   dnnl_status_t s = dnnl_primitive_create(&e->prim, pd);
@@ -393,6 +396,9 @@ int ferlab_bn(int kind, uint8_t *heap, const int32_t *g, const uint32_t *ptrs) {
   int err = 0;
   Entry *e = entry_for(kind, g, 5, build_bn, &err);
   if (!e) return err;
-  for (int i = 0; i < e->nargs; i++) CHECK(dnnl_memory_set_data_handle(e->m[i], heap + ptrs[i]));
+  for (int i = 0; i < e->nargs; i++) {
+    uint32_t at = kind == BN_BWD && i == 8 ? ptrs[4] : ptrs[i];  // the shift slot of the backward pass: gamma's
+    CHECK(dnnl_memory_set_data_handle(e->m[i], heap + at));
+  }
   return run(e);
 }
