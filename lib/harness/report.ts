@@ -79,6 +79,12 @@ function backendLine(b: BackendInfo): string {
     b.kernelThreads ? `JS kernels on ${b.kernelThreads} thread(s)` : "",
     b.adapter ?? "",
     `TF.js ${b.tfjs}`,
+    b.native
+      ? `native kernels: oneDNN ${b.native.version} (${b.native.isa}, ${b.native.threads} threads) for convolutions ` +
+        "and batch norm"
+      : b.name === "wasm" && b.kernels
+      ? "wasm kernels (no oneDNN)"
+      : "",
     b.kernels ? `ferlab kernels: ${b.kernels.join(", ")}` : "",
   ];
   return parts.filter(Boolean).join(", ");
