@@ -156,8 +156,19 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const auto = await runUnder("experiment", trainScript("auto"), ["--deny-ffi=lib/backend/native/libferlab_dnnl.so"]);
+    const deny = "--deny-ffi=lib/backend/native/libferlab_dnnl.so";
+    const auto = await runUnder("experiment", trainScript("auto"), [deny]);
     assert.equal(auto.native, null);
     assert.match((auto.notes as string[]).join("\n"), /native kernels unavailable \(FFI is not allowed/);
+    const out = await new Deno.Command(denoCommand(), {
+      args: ["run", "-P=experiment", deny, "experiments/01_baseline.ts", "--quick", "--kernels", "native"],
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /error: backend "wasm with --kernels native" is not available: FFI is not allowed/);
+    assert.doesNotMatch(stderr, /^\s+at /m, "a one-line error, not a stack trace");
   },
 });
