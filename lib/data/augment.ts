@@ -385,20 +385,41 @@ export function transformBatch(
       `transformBatch: ${params.length} parameter sets for ${b} images`,
     );
   }
+  const flat = new Float32Array(8 * b);
+  params.forEach((p, i) => flat.set(transformMatrix(p, h, w), 8 * i));
+  return applyTransforms(x, flat, opts);
+}
+
+/**
+ * Resamples each image of `x` `[b, h, w, c]` through its own 8-vector of
+ * `transforms` (`8 × b` values, as {@link transformMatrix} makes them) into
+ * an `outputSize` square (default: the input's own size; a smaller one is a
+ * window whose placement the transforms hold). Returns a new tensor and
+ * leaves no intermediates behind.
+ */
+export function applyTransforms(
+  x: tf.Tensor4D,
+  transforms: Float32Array,
+  opts: ResampleOptions,
+  outputSize?: number,
+): tf.Tensor4D {
+  const [b, h, w] = x.shape;
+  if (transforms.length !== 8 * b) {
+    throw new AugmentError(`applyTransforms: ${transforms.length / 8} transforms for ${b} images`);
+  }
   const support = transformSupport();
   if (!support.kernel) {
     throw new AugmentError(
       `tf.image.transform has no "Transform" kernel on the "${support.backend}" backend`,
     );
   }
-  const flat = new Float32Array(8 * b);
-  params.forEach((p, i) => flat.set(transformMatrix(p, h, w), 8 * i));
   const interpolation = opts.interpolation ?? "bilinear";
   const cval = opts.cval ?? 0;
+  const shape: [number, number] = outputSize === undefined ? [h, w] : [outputSize, outputSize];
   return tf.tidy(() => {
-    const t = tf.tensor2d(flat, [b, 8]);
+    const t = tf.tensor2d(transforms, [b, 8]);
     if (b === 1 || support.batched) {
-      return tf.image.transform(x, t, interpolation, opts.fillMode, cval);
+      return tf.image.transform(x, t, interpolation, opts.fillMode, cval, shape);
     }
     const outs: tf.Tensor4D[] = [];
     for (let i = 0; i < b; i++) {
@@ -408,6 +429,7 @@ export function transformBatch(
         interpolation,
         opts.fillMode,
         cval,
+        shape,
       ));
     }
     return tf.concat(outs, 0);
