@@ -35,11 +35,18 @@ Deno.test({
     assert.ok(Number.isFinite(s.nll) && s.nll > 0);
     assert.ok(s.ece >= 0 && s.ece <= 1);
     assert.equal(s.perClass.length, 7);
-    assert.deepEqual(s.tta, { mode: "none", views: ["identity"] });
+    // A 48-pixel model records no TTA of its own, so the default (auto) shows it the image as it is.
+    const whole = { imageSize: 48, inputSize: 48 };
+    assert.deepEqual(s.tta, {
+      mode: "none",
+      views: ["identity"],
+      members: [{ ...whole, tta: "none", views: ["identity"] }],
+    });
     assert.equal(t.models.length, 2);
     assert.equal(t.accuracy, s.accuracy);
     assert.ok(Math.abs(t.nll - s.nll) < 1e-6, `${t.nll} vs ${s.nll}`);
-    assert.deepEqual(f.tta, { mode: "flip", views: ["identity", "mirror"] });
+    assert.deepEqual(f.tta.mode, "flip");
+    assert.deepEqual(f.tta.views, ["identity", "mirror"]);
     assert.equal(f.n, 40);
     // Averaging over mirrors changes the probabilities of a model that is not mirror-symmetric.
     assert.notEqual(f.nll, s.nll);
@@ -52,7 +59,7 @@ Deno.test({
   fn: async () => {
     const bad = await evalTool(["--model", MODEL, "--data", csv, "--tta", "rotate"]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /--tta must be one of none, flip, crops, got "rotate"/);
+    assert.match(bad.stderr, /--tta must be one of auto, none, flip, crops, got "rotate"/);
     const missing = await evalTool(["--model", MODEL, "--model", join(tmp, "no-such-model"), "--data", csv]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no-such-model.*model\.json not found/);

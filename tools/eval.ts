@@ -6,7 +6,10 @@
  *     deno task eval --model reports/models/01_baseline --model reports/models/03_deep --tta flip
  *
  * Several `--model` flags average the models' probabilities; `--tta flip`
- * also averages over each image's mirror, `--tta crops` over shifted crops too.
+ * also averages over each image's mirror, `--tta crops` over shifted crops too
+ * (for a model trained on crops: the ten-crop). By default (`--tta auto`)
+ * each model gets the TTA it records: none for most, ten-crop for a model
+ * trained on crops, which always sees crops of its own input side.
  *
  * stdout carries only the JSON (progress and notes go to stderr), so the
  * output can be piped into `jq` or another program.
@@ -27,7 +30,7 @@ import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
-import { TTA_MODES, type TtaMode } from "../lib/eval/tta.ts";
+import { TTA_CHOICES, type TtaChoice } from "../lib/eval/tta.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
 
@@ -38,7 +41,11 @@ const FLAGS: Flags = {
     required: true,
     multiple: true,
   },
-  tta: { type: "string", help: "test-time augmentation", choices: TTA_MODES },
+  tta: {
+    type: "string",
+    help: "test-time augmentation (auto: each model's own: ten-crop for a model trained on crops, else none)",
+    choices: TTA_CHOICES,
+  },
   data: { type: "string", help: "FER2013 CSV(.gz) or image folder" },
   usage: { type: "string", help: "evaluate only the rows of this Usage", choices: ["", ...USAGES] },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
@@ -52,7 +59,7 @@ const FLAGS: Flags = {
 };
 const DEFAULTS = {
   model: [] as string[],
-  tta: "none" as TtaMode,
+  tta: "auto" as TtaChoice,
   data: undefined as string | undefined,
   usage: "",
   backend: "auto" as BackendChoice,
@@ -64,7 +71,8 @@ const ABOUT =
   `Prints {accuracy, n, nll, ece, recall: {emotion: r}, perClass, confusion, calibration (with the reliability bins),
 models, tta, ...} as one JSON object on stdout.
 Several --model flags evaluate the ensemble (averaged probabilities); --tta flip averages over the horizontal
-mirror, --tta crops adds shifted crops (10 views).
+mirror, --tta crops adds shifted crops (10 views). A model trained on crops (its model.json records its input
+side and default TTA) sees its centre crop, and with --tta crops the ten-crop: four corners and centre, mirrored too.
 Without --data, looks for data/fer2013.csv[.gz] or data/fer2013/, else uses the synthetic set.`;
 
 await runMain(async () => {
@@ -109,7 +117,7 @@ await runMain(async () => {
     // One model keeps the old string form, so existing scripts that read `model` still work.
     model: args.model.length === 1 ? args.model[0] : args.model,
     models: args.model,
-    tta: { mode: result.tta, views: result.views },
+    tta: { mode: result.tta, views: result.views, members: result.members },
     data: {
       source: data.source,
       kind: choice.kind,

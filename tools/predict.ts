@@ -24,7 +24,7 @@ import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
 import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { DataError, EMOTIONS, IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { predictEnsemble } from "../lib/eval/ensemble.ts";
-import { TTA_MODES, type TtaMode } from "../lib/eval/tta.ts";
+import { TTA_CHOICES, type TtaChoice } from "../lib/eval/tta.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
 import { type Box, BoxError, type Face, loadFace, parseBox } from "../lib/predict/photo.ts";
@@ -40,8 +40,9 @@ const FLAGS: Flags = {
   },
   tta: {
     type: "string",
-    help: "average over the mirror (flip) or mirror and shifted crops (crops)",
-    choices: TTA_MODES,
+    help: "average over the mirror (flip) or mirror and shifted crops (crops; ten-crop for a model trained on " +
+      "crops); auto: each model's own",
+    choices: TTA_CHOICES,
   },
   top: { type: "number", help: `emotions listed per photo, 1 to ${EMOTIONS.length}` },
   json: { type: "boolean", help: "one JSON object on stdout instead of text" },
@@ -56,7 +57,7 @@ const DEFAULTS = {
   images: [] as string[],
   box: undefined as string | undefined,
   model: [] as string[],
-  tta: "none" as TtaMode,
+  tta: "auto" as TtaChoice,
   top: 3,
   json: false,
   backend: "auto" as BackendChoice,

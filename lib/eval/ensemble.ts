@@ -6,6 +6,11 @@
  * Averaging probabilities (not logits or votes) keeps the result a proper
  * distribution, so NLL and ECE stay meaningful for the ensemble.
  *
+ * Each model is shown the views its own input calls for (`input_spec.ts`): a
+ * model trained on crops gets crops of its input side, and with `tta: "auto"`
+ * its own recorded TTA. A model's views are averaged first, then the models,
+ * so a ten-crop member weighs as much as a one-view member.
+ *
  * @example
  * ```ts
  * const result = await evaluateEnsemble([modelA, modelB], data, split.test, { tta: "flip" });
@@ -15,25 +20,35 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { type ModelInput, modelInput } from "../models/input_spec.ts";
 import { evaluateProbabilities, predictProbabilities, type ProbabilisticEvaluation } from "./metrics.ts";
-import { transformImages, type TtaMode, ttaViews } from "./tta.ts";
+import { transformImages, type TtaChoice, TtaError, type TtaMode, ttaViews, type View } from "./tta.ts";
 
 /**
- * The element-wise mean of equally long probability arrays.
+ * The element-wise mean of equally long probability arrays, weighted by
+ * `weights` when given (one positive weight per part).
  *
- * @throws RangeError when there are none or their lengths differ.
+ * @throws RangeError when there are none, their lengths differ, or the weights do not match them.
  */
-export function averageProbabilities(parts: readonly ArrayLike<number>[]): Float32Array {
+export function averageProbabilities(parts: readonly ArrayLike<number>[], weights?: readonly number[]): Float32Array {
   if (parts.length === 0) throw new RangeError("nothing to average");
   const len = parts[0].length;
   parts.forEach((p, i) => {
     if (p.length !== len) throw new RangeError(`part ${i} holds ${p.length} values, part 0 holds ${len}`);
   });
+  if (weights && (weights.length !== parts.length || !weights.every((w) => w > 0 && Number.isFinite(w)))) {
+    throw new RangeError(`${weights.length} weights for ${parts.length} parts, or a weight that is not positive`);
+  }
   // Sum in float64, so the mean does not depend on the order of many small parts.
   const sum = new Float64Array(len);
-  for (const p of parts) for (let j = 0; j < len; j++) sum[j] += p[j];
+  let total = 0;
+  parts.forEach((p, i) => {
+    const w = weights?.[i] ?? 1;
+    total += w;
+    for (let j = 0; j < len; j++) sum[j] += w * p[j];
+  });
   const out = new Float32Array(len);
-  for (let j = 0; j < len; j++) out[j] = sum[j] / parts.length;
+  for (let j = 0; j < len; j++) out[j] = sum[j] / total;
   return out;
 }
 
@@ -54,8 +69,8 @@ export function gatherImages(pixels: Uint8Array, rows: ArrayLike<number>, size: 
 
 /** Options of {@link predictEnsemble}. */
 export interface EnsembleOptions {
-  /** Test-time augmentation (default "none"). */
-  tta?: TtaMode;
+  /** Test-time augmentation of every model, or "auto" for each model's own (default "none"). */
+  tta?: TtaChoice;
   /** Images per forward pass. */
   batch?: number;
   /** Side of the stored images (default 48). */
@@ -63,6 +78,35 @@ export interface EnsembleOptions {
   /** Called after each (model, view) pass, e.g. for a progress line. */
   onPass?: (done: number, total: number) => void;
 }
+
+/** What one member of an ensemble is shown: its input, the TTA mode it got and that mode's views. */
+export interface MemberViews {
+  input: ModelInput;
+  tta: TtaMode;
+  views: View[];
+}
+
+/**
+ * The views each model gets for `tta` on images of side `imageSize`.
+ *
+ * @throws TtaError when a model was trained on images of another side.
+ */
+export function memberViews(models: readonly tf.LayersModel[], tta: TtaChoice, imageSize: number): MemberViews[] {
+  return models.map((m, i) => {
+    const input = modelInput(m);
+    if (input.imageSize !== imageSize) {
+      const what = input.inputSize === input.imageSize
+        ? `${input.inputSize}×${input.inputSize} images`
+        : `${input.inputSize}×${input.inputSize} crops of ${input.imageSize}×${input.imageSize} images`;
+      throw new TtaError(`model ${i} (${m.name}) takes ${what}, but the data holds ${imageSize}×${imageSize} images`);
+    }
+    const mode = tta === "auto" ? input.tta : tta;
+    return { input, tta: mode, views: ttaViews(mode, input) };
+  });
+}
+
+/** A view's identity, shared by the models shown the same pixels. */
+const viewKey = (v: View) => `${v.flip}:${v.dx}:${v.dy}:${v.size ?? ""}`;
 
 /** Mean probabilities of every model over every TTA view of `rows`, row-major `rows.length × k`. */
 export async function predictEnsemble(
@@ -77,28 +121,39 @@ export async function predictEnsemble(
     const ki = m.outputs[0].shape.at(-1);
     if (ki !== k) throw new RangeError(`model ${i} has ${ki} classes, model 0 has ${k}`);
   });
+  const members = memberViews(models, tta, imageSize);
   const images = gatherImages(pixels, rows, imageSize);
   const order = Int32Array.from({ length: rows.length }, (_, i) => i);
-  const views = ttaViews(tta);
+  // One view at a time, shown to every model that has it, so that only one transformed copy of the images exists.
+  const distinct = new Map<string, View>();
+  for (const m of members) for (const v of m.views) distinct.set(viewKey(v), distinct.get(viewKey(v)) ?? v);
+  // Weights so that each model's views sum to the same total: exactly 1 per part when all have as many views.
+  const most = Math.max(...members.map((m) => m.views.length));
   const parts: Float32Array[] = [];
-  const total = models.length * views.length;
-  for (const v of views) {
+  const weights: number[] = [];
+  const total = members.reduce((a, m) => a + m.views.length, 0);
+  for (const [key, v] of distinct) {
     const shown = transformImages(images, imageSize, v);
-    for (const m of models) {
-      parts.push(await predictProbabilities(m, shown, order, batch, imageSize));
+    for (const [i, m] of members.entries()) {
+      if (!m.views.some((w) => viewKey(w) === key)) continue;
+      parts.push(await predictProbabilities(models[i], shown, order, batch, v.size ?? imageSize));
+      weights.push(most / m.views.length);
       onPass?.(parts.length, total);
     }
   }
-  return averageProbabilities(parts);
+  return averageProbabilities(parts, weights);
 }
 
 /** An ensemble's evaluation, with what was averaged. */
 export type EnsembleEvaluation = ProbabilisticEvaluation & {
   /** Number of models averaged. */
   models: number;
-  /** The TTA mode and the names of its views. */
-  tta: TtaMode;
+  /** The TTA mode every model got, or "auto" when the models' own modes differ. */
+  tta: TtaChoice;
+  /** The names of the views shown, over all models, in order of first use. */
   views: string[];
+  /** Per model: its input side and the stored side it crops from, its TTA mode and views. */
+  members: { imageSize: number; inputSize: number; tta: TtaMode; views: string[] }[];
 };
 
 /** Scores the averaged probabilities of `models` over the TTA views of `rows` against their labels. */
@@ -108,14 +163,21 @@ export async function evaluateEnsemble(
   rows: ArrayLike<number>,
   opts: EnsembleOptions = {},
 ): Promise<EnsembleEvaluation> {
-  const tta = opts.tta ?? "none";
   const k = models[0]?.outputs[0].shape.at(-1) ?? 0;
   const probs = await predictEnsemble(models, data.pixels, rows, opts);
+  const members = memberViews(models, opts.tta ?? "none", opts.imageSize ?? 48);
+  const modes = new Set(members.map((m) => m.tta));
   const truth = Int32Array.from({ length: rows.length }, (_, i) => data.labels[rows[i]]);
   return {
     ...evaluateProbabilities(truth, probs, k),
     models: models.length,
-    tta,
-    views: ttaViews(tta).map((v) => v.name),
+    tta: modes.size === 1 ? members[0].tta : "auto",
+    views: [...new Set(members.flatMap((m) => m.views.map((v) => v.name)))],
+    members: members.map((m) => ({
+      imageSize: m.input.imageSize,
+      inputSize: m.input.inputSize,
+      tta: m.tta,
+      views: m.views.map((v) => v.name),
+    })),
   };
 }

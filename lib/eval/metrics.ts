@@ -13,6 +13,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { EMOTIONS } from "../data/fer2013.ts";
 import { batchBounds, toImageTensor } from "../data/batches.ts";
+import { fitToInput } from "../data/crops.ts";
+import { inputSide, modelInput } from "../models/input_spec.ts";
 import { calibrate, type Calibration } from "./calibration.ts";
 
 /** Metrics of one class. */
@@ -130,11 +132,6 @@ export function evaluatePredictions(
   };
 }
 
-/** Side of the model's square input, or 48. */
-function inputSide(model: tf.LayersModel): number {
-  return model.inputs[0].shape[1] ?? 48;
-}
-
 /** Row-wise argmax of row-major `n × k` scores (the first maximum on ties). */
 export function argmaxRows(scores: ArrayLike<number>, k: number): Int32Array {
   const n = Math.floor(scores.length / k);
@@ -147,18 +144,26 @@ export function argmaxRows(scores: ArrayLike<number>, k: number): Int32Array {
   return out;
 }
 
-/** The model's class probabilities (inference mode) for each of `rows`, row-major `rows.length × k`. */
+/**
+ * The model's class probabilities (inference mode) for each of `rows`,
+ * row-major `rows.length × k`. `imageSize` is the side the pixels are stored
+ * at (default: the side the model was trained on, see `input_spec.ts`); a
+ * model whose input is smaller sees the centre crop.
+ */
 export async function predictProbabilities(
   model: tf.LayersModel,
   pixels: Uint8Array,
   rows: ArrayLike<number>,
   batch = 256,
-  imageSize = inputSide(model),
+  imageSize = modelInput(model).imageSize,
 ): Promise<Float32Array> {
   const k = model.outputs[0].shape.at(-1)!;
+  const side = inputSide(model);
   const out = new Float32Array(rows.length * k);
   for (const [s, e] of batchBounds(rows.length, batch)) {
-    const probs = tf.tidy(() => model.predict(toImageTensor(pixels, rows, s, e, imageSize)) as tf.Tensor2D);
+    const probs = tf.tidy(() =>
+      model.predict(fitToInput(toImageTensor(pixels, rows, s, e, imageSize), side)) as tf.Tensor2D
+    );
     out.set(await probs.data() as Float32Array, s * k);
     probs.dispose();
   }
@@ -171,7 +176,7 @@ export async function predictClasses(
   pixels: Uint8Array,
   rows: ArrayLike<number>,
   batch = 256,
-  imageSize = inputSide(model),
+  imageSize = modelInput(model).imageSize,
 ): Promise<Int32Array> {
   const k = model.outputs[0].shape.at(-1)!;
   return argmaxRows(await predictProbabilities(model, pixels, rows, batch, imageSize), k);

@@ -13,6 +13,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { evaluateProbabilities, predictProbabilities, type ProbabilisticEvaluation } from "../eval/metrics.ts";
+import { modelInput } from "../models/input_spec.ts";
 
 /** `rows` of a square `side × side` byte store, each mirrored left–right, as a new store of `rows.length` images. */
 export function mirroredImages(pixels: Uint8Array, rows: ArrayLike<number>, side: number): Uint8Array {
@@ -27,13 +28,17 @@ export function mirroredImages(pixels: Uint8Array, rows: ArrayLike<number>, side
   return out;
 }
 
-/** The model scored on `rows` as it is and with flip TTA (probabilities of image and mirror averaged). */
+/**
+ * The model scored on `rows` as it is and with flip TTA (probabilities of
+ * image and mirror averaged); a model trained on crops sees the centre crop
+ * of each.
+ */
 export async function evaluateWithFlip(
   model: tf.LayersModel,
   data: { pixels: Uint8Array; labels: Uint8Array },
   rows: ArrayLike<number>,
 ): Promise<{ plain: ProbabilisticEvaluation; flip: ProbabilisticEvaluation }> {
-  const side = model.inputs[0].shape[1] ?? 48;
+  const side = modelInput(model).imageSize;
   const k = model.outputs[0].shape.at(-1)!;
   const truth = Int32Array.from({ length: rows.length }, (_, i) => data.labels[rows[i]]);
   const probs = await predictProbabilities(model, data.pixels, rows, 256, side);

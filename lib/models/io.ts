@@ -5,6 +5,9 @@
  * `weights.bin`, the same layout `tensorflowjs` writes, so a saved model can
  * be served to a browser as-is. Files are written under a temporary name and
  * renamed, so a crash never leaves a half-written `model.json` behind.
+ * `model.json` also carries how the model is fed (its input side, the image
+ * side it crops from, its default TTA; see `input_spec.ts`) in TF.js's
+ * `userDefinedMetadata`, and loading checks that record.
  *
  * @module
  */
@@ -12,6 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic_write.ts";
 import { DataError } from "../data/fer2013.ts";
+import { modelInput, ModelInputError } from "./input_spec.ts";
 // Custom layers a saved ferlab model may contain (registered on import), so that every loader can rebuild it.
 import "../transfer/preprocess.ts";
 import "../transfer/graph_layer.ts";
@@ -164,15 +168,24 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
   await model.save(fileSaver(dir));
 }
 
-/** Loads a Layers model saved by {@link saveModel}. */
+/** Loads a Layers model saved by {@link saveModel}, with its input record checked. */
 export async function loadModel(dir: string): Promise<tf.LayersModel> {
+  let model: tf.LayersModel;
   try {
-    return await tf.loadLayersModel(fileLoader(dir));
+    model = await tf.loadLayersModel(fileLoader(dir));
   } catch (e) {
     if (e instanceof DataError) throw e;
     // tfjs reports a malformed topology with a bare message; name the file.
     throw new DataError(join(dir, MODEL_JSON), null, `cannot build model: ${(e as Error).message}`);
   }
+  try {
+    modelInput(model);
+  } catch (e) {
+    if (!(e instanceof ModelInputError)) throw e;
+    model.dispose();
+    throw new DataError(join(dir, MODEL_JSON), "userDefinedMetadata.ferlab", e.message);
+  }
+  return model;
 }
 
 /**
