@@ -30,6 +30,7 @@ import { kernelsLabel } from "../backend/select.ts";
 import { COMMON_DEFAULTS, type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
 import { runMain } from "../cli/main.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
+import type { BatchAugment } from "../data/crops.ts";
 import { evaluate, type ProbabilisticEvaluation } from "../eval/metrics.ts";
 import { countFlops } from "../models/flops.ts";
 import { saveModel } from "../models/io.ts";
@@ -72,10 +73,16 @@ export interface ExperimentTrainOptions {
   optimizer: tf.Optimizer;
   /** Keras-style callbacks; disposed when training returns. */
   callbacks?: Callback[];
-  /** Augmentation preset applied to every training batch (default none). */
-  augment?: AugmentPresetName;
+  /**
+   * Augmentation of every training batch: a preset's name, or a batch
+   * augmentation of the script's own (e.g. `cropAugmentation(…)`, whose crops
+   * the model is built for) (default none).
+   */
+  augment?: AugmentPresetName | BatchAugment;
   /** Label smoothing of the one-hot targets (default 0). */
   labelSmoothing?: number;
+  /** mixup's Beta(α, α) parameter (default 0: off). */
+  mixup?: number;
   /** Learning rate per optimizer step from the global step (default none: the optimizer's, callbacks'). */
   lrSchedule?: LrSchedule;
   /** L2 weight decay added to the gradients, as PyTorch's SGD does (default 0). */
@@ -159,8 +166,7 @@ export class Experiment<C extends CommonConfig> {
   async train(model: tf.LayersModel, opts: ExperimentTrainOptions): Promise<TrainResult> {
     const { config, prepared } = this;
     const callbacks = opts.callbacks ?? [];
-    const preset = opts.augment ?? "none";
-    const augmentConfig = augmentPreset(preset);
+    const augment = typeof opts.augment === "function" ? opts.augment : presetAugment(opts.augment ?? "none");
     const checkpoint = opts.checkpoint ?? this.name;
     try {
       return await train({
@@ -173,9 +179,10 @@ export class Experiment<C extends CommonConfig> {
         batchSize: config.batchSize,
         microBatch: opts.microBatch,
         labelSmoothing: opts.labelSmoothing,
+        mixup: opts.mixup,
         lrSchedule: opts.lrSchedule,
         weightDecay: opts.weightDecay,
-        augment: preset === "none" ? undefined : (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, augmentConfig, rng),
+        augment,
         rng: this.rng(opts.rngLabel ?? "train"),
         callbacks,
         kernels: kernelsLabel(prepared.backend),
@@ -271,6 +278,13 @@ export class Experiment<C extends CommonConfig> {
     log(`wrote ${files.join(", ")}`);
     return { test, val, files };
   }
+}
+
+/** The batch augmentation of a preset; undefined for "none". */
+function presetAugment(preset: AugmentPresetName): BatchAugment | undefined {
+  if (preset === "none") return undefined;
+  const config = augmentPreset(preset);
+  return (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, config, rng);
 }
 
 /** The suffixes of the ablation settings that differ from their defaults (with `--quick`'s), joined; "" for none. */

@@ -15,6 +15,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchBounds, toImageTensor } from "../data/batches.ts";
+import { fitToInput } from "../data/crops.ts";
+import { inputSide } from "../models/input_spec.ts";
 
 // deno-lint-ignore no-explicit-any
 type Internals = any;
@@ -28,8 +30,10 @@ export function sampleRows(rows: Int32Array, n: number): Int32Array {
 
 /**
  * Sets every BatchNormalization layer's moving mean and variance to the
- * average of its batch statistics over `rows` (in batches of `batchSize`).
- * Returns the number of batch-norm layers updated.
+ * average of its batch statistics over `rows` (in batches of `batchSize`),
+ * on the images as inference shows them (the centre crop, for a model whose
+ * input is smaller than the stored `imageSize`). Returns the number of
+ * batch-norm layers updated.
  */
 export function recalibrateBatchNorm(
   model: tf.LayersModel,
@@ -42,6 +46,7 @@ export function recalibrateBatchNorm(
   const drops = model.layers.filter((l) => l.getClassName() === "Dropout") as Internals[];
   const rates = drops.map((d) => d.rate);
   const momenta = bns.map((b) => b.momentum);
+  const side = inputSide(model);
   try {
     for (const d of drops) d.rate = 0;
     let k = 0;
@@ -50,7 +55,7 @@ export function recalibrateBatchNorm(
       // momentum 1 − 1/k turns the moving average into the running mean of batch statistics
       for (const b of bns) b.momentum = 1 - 1 / k;
       tf.tidy(() => {
-        model.apply(toImageTensor(data.pixels, rows, s, e, opts.imageSize), { training: true });
+        model.apply(fitToInput(toImageTensor(data.pixels, rows, s, e, opts.imageSize), side), { training: true });
       });
     }
   } finally {

@@ -51,6 +51,8 @@ export interface Fingerprint {
   microBatch: number;
   /** Label smoothing. */
   labelSmoothing: number;
+  /** mixup's α, present only when mixup is on. */
+  mixup?: number;
 }
 
 /** The JSON part of a checkpoint. */

@@ -21,11 +21,14 @@ import * as tf from "@tensorflow/tfjs";
 import { recalibrateBatchNorm, sampleRows } from "./bn_recalibrate.ts";
 import { makeRng, type Rng } from "../rng.ts";
 import { batchBounds, batchOrder, oneHot, toImageTensor } from "../data/batches.ts";
-import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
+import { fitToInput } from "../data/crops.ts";
+import { DataError } from "../data/fer2013.ts";
+import { inputSide, modelInput } from "../models/input_spec.ts";
 import type { Callback, EpochLog } from "./callbacks.ts";
 import { type Fingerprint, hashRows, saveCheckpoint } from "./checkpoint.ts";
 import { getLearningRate, setLearningRate } from "./learning_rate.ts";
 import type { LrSchedule } from "./lr_schedule.ts";
+import { mixBatch } from "./mixup.ts";
 import { Progress } from "./progress.ts";
 import { restoreTraining } from "./resume.ts";
 import { dropoutLayers, type OutputKind, outputKind, trainStep } from "./step.ts";
@@ -70,8 +73,14 @@ export interface TrainOptions {
   lrSchedule?: LrSchedule;
   /** L2 weight decay added to every gradient, as PyTorch's SGD `weight_decay` (default 0; see `weight_decay.ts`). */
   weightDecay?: number;
-  /** Batch augmentation in [0, 1] space; may return its input. Draw randomness only from `rng`. */
+  /**
+   * Batch augmentation in [0, 1] space; may return its input, or crops of the
+   * model's input side (images still larger than the input are centre-cropped
+   * to it). Draw randomness only from `rng`.
+   */
   augment?: (x: tf.Tensor4D, rng: Rng) => tf.Tensor4D;
+  /** mixup's Beta(α, α) parameter: every batch mixed with a permutation of itself, labels too (0 or absent = off). */
+  mixup?: number;
   /** Source of all randomness (batch order, augmentation, dropout). */
   rng: Rng;
   /** Callbacks, called after each epoch in order. */
@@ -86,7 +95,11 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Live progress: false for none, a {@link Progress}, or true (default) for stderr. */
   progress?: boolean | Progress;
-  /** Side of the stored square images (default: the model's input size, else 48). */
+  /**
+   * Side of the stored square images (default: the side the model records it
+   * was trained on, else its input side; see `input_spec.ts`). A model with a
+   * smaller input validates on their centre crops.
+   */
   imageSize?: number;
   /**
    * Before each validation, re-estimate batch-norm statistics over this many
@@ -141,6 +154,8 @@ function checkOptions(o: TrainOptions, imageSize: number) {
   if (!(s >= 0 && s < 1)) throw new RangeError(`labelSmoothing must be in [0, 1), got ${s}`);
   const wd = o.weightDecay ?? 0;
   if (!(wd >= 0 && Number.isFinite(wd))) throw new RangeError(`weightDecay must be a finite number ≥ 0, got ${wd}`);
+  const mixup = o.mixup ?? 0;
+  if (!(mixup >= 0 && Number.isFinite(mixup))) throw new RangeError(`mixup must be a finite number ≥ 0, got ${mixup}`);
   if (o.trainRows.length === 0) throw new RangeError("no training rows");
   if (o.data.pixels.length !== o.data.labels.length * imageSize * imageSize) {
     throw new DataError(
@@ -162,6 +177,8 @@ function checkOptions(o: TrainOptions, imageSize: number) {
 interface Run {
   opts: TrainOptions;
   imageSize: number;
+  /** Side of the model's input (smaller than `imageSize` for a model trained on crops). */
+  inputSize: number;
   numClasses: number;
   kind: OutputKind;
   microBatch: number;
@@ -243,8 +260,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 /** Checks the options and derives what every phase needs. */
 function setUp(opts: TrainOptions): Run {
   const t0 = performance.now();
-  const inputSide = opts.model.inputs[0].shape[1];
-  const imageSize = opts.imageSize ?? inputSide ?? IMAGE_SIZE;
+  const imageSize = opts.imageSize ?? modelInput(opts.model).imageSize;
   checkOptions(opts, imageSize);
   const microBatch = opts.microBatch ?? opts.batchSize;
   const labelSmoothing = opts.labelSmoothing ?? 0;
@@ -253,6 +269,7 @@ function setUp(opts: TrainOptions): Run {
   return {
     opts,
     imageSize,
+    inputSize: inputSide(opts.model),
     numClasses: opts.model.outputs[0].shape.at(-1)!,
     kind: outputKind(opts.model),
     microBatch,
@@ -269,6 +286,8 @@ function setUp(opts: TrainOptions): Run {
       batchSize: opts.batchSize,
       microBatch,
       labelSmoothing,
+      // Only when on, so that checkpoints made before mixup existed still resume.
+      ...(opts.mixup ? { mixup: opts.mixup } : {}),
     },
     t0,
   };
@@ -317,15 +336,16 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
     if (opts.lrSchedule && b > 0) setLearningRate(optimizer, opts.lrSchedule(firstStep + b));
     const x = toImageTensor(data.pixels, order, s, e, imageSize);
     const y = oneHot(data.labels, order, s, e, numClasses);
-    const xa = opts.augment ? opts.augment(x, state.rng) : x;
-    const r = await trainStep(model, optimizer, xa, y, {
+    const xa = fitToInput(opts.augment ? opts.augment(x, state.rng) : x, run.inputSize);
+    const mixed = opts.mixup ? mixBatch(xa, y, opts.mixup, state.rng) : { x: xa, y };
+    const r = await trainStep(model, optimizer, mixed.x, mixed.y, {
       microBatch: run.microBatch,
       labelSmoothing: run.labelSmoothing,
       kind: run.kind,
       dropoutRng: state.rng,
       weightDecay: opts.weightDecay,
     });
-    tf.dispose(xa === x ? [x, y] : [x, xa, y]);
+    tf.dispose([...new Set([x, xa, mixed.x, y, mixed.y])]);
     lossSum += r.loss * (e - s);
     correct += r.correct;
     done += e - s;

@@ -6,6 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchBounds, oneHot, toImageTensor } from "../data/batches.ts";
+import { fitToInput } from "../data/crops.ts";
+import { inputSide } from "../models/input_spec.ts";
 import { crossEntropy, type OutputKind, outputKind } from "./step.ts";
 import type { TrainData } from "./loop.ts";
 
@@ -13,7 +15,7 @@ import type { TrainData } from "./loop.ts";
 export interface EvalLossOptions {
   /** Images per forward pass. */
   batchSize: number;
-  /** Side of the stored images. */
+  /** Side of the stored images (a model with a smaller input sees their centre crop). */
   imageSize: number;
   /** Number of classes. */
   numClasses: number;
@@ -32,11 +34,12 @@ export async function evaluateLoss(
 ): Promise<{ loss: number; acc: number }> {
   if (rows.length === 0) return { loss: NaN, acc: NaN };
   const kind = opts.kind ?? outputKind(model);
+  const side = inputSide(model);
   let lossSum = 0;
   let correct = 0;
   for (const [s, e] of batchBounds(rows.length, opts.batchSize)) {
     const stats = tf.tidy(() => {
-      const x = toImageTensor(data.pixels, rows, s, e, opts.imageSize);
+      const x = fitToInput(toImageTensor(data.pixels, rows, s, e, opts.imageSize), side);
       const y = oneHot(data.labels, rows, s, e, opts.numClasses);
       const p = model.predict(x) as tf.Tensor2D;
       const l = tf.mul(crossEntropy(y, p, kind, opts.labelSmoothing ?? 0), e - s);
