@@ -36,6 +36,13 @@ export interface Flag {
   choices?: readonly string[];
   /** A number flag that must be an integer ≥ 1. */
   positiveInt?: boolean;
+  /**
+   * The interval a number flag must lie in, written as in mathematics:
+   * `"(0, 1)"`, `"[0, 1)"`, `"[0, inf)"` (brackets include the bound, parentheses exclude it).
+   */
+  range?: string;
+  /** A number flag that must be a whole number. */
+  integer?: boolean;
   /** The flag must be given (its default is a placeholder). */
   required?: boolean;
   /** A string flag that may repeat; its value is a string[] (default usually []). */
@@ -145,7 +152,9 @@ export function usage(command: string, flags: Flags, defaults: object, tail = ""
       : empty || f.type === "boolean"
       ? ""
       : ` (default ${JSON.stringify(defs[k])})`;
-    return `  ${name.padEnd(28)} ${f.help}${f.multiple ? " (repeatable)" : ""}${def}`;
+    return `  ${name.padEnd(28)} ${f.help}${f.range ? `, in ${f.range}` : ""}${
+      f.multiple ? " (repeatable)" : ""
+    }${def}`;
   });
   const text = `${lines.join("\n")}\n  --help                       this text${about ? `\n\n${about}` : ""}`;
   return `Usage: ${command} [flags]${tail}\n\n${text}`;
@@ -250,8 +259,21 @@ export function parseFlags<C extends object>(
     if (f.positiveInt && !(Number.isInteger(v) && (v as number) >= 1)) {
       throw new UsageError(`--${flagName(k)} must be a positive integer, got ${v}`);
     }
+    if (f.integer && !Number.isInteger(v)) throw new UsageError(`--${flagName(k)} must be a whole number, got ${v}`);
+    if (f.range && !inRange(v as number, f.range)) {
+      throw new UsageError(`--${flagName(k)} must be in ${f.range}, got ${v}`);
+    }
   }
   return config as C;
+}
+
+/** Whether `v` lies in `interval`, written `"[lo, hi)"` and so on (see {@link Flag.range}); a malformed one is a bug. */
+export function inRange(v: number, interval: string): boolean {
+  const m = /^([[(])\s*(-inf|[-+0-9.e]+)\s*,\s*(inf|[-+0-9.e]+)\s*([\])])$/.exec(interval);
+  const bound = (b: string | undefined) => (b === "-inf" ? -Infinity : b === "inf" ? Infinity : Number(b));
+  const [lo, hi] = [bound(m?.[2]), bound(m?.[3])];
+  if (!m || Number.isNaN(lo) || Number.isNaN(hi)) throw new Error(`malformed flag range "${interval}"`);
+  return (m[1] === "[" ? v >= lo : v > lo) && (m[4] === "]" ? v <= hi : v < hi);
 }
 
 /**
