@@ -1,0 +1,372 @@
+/**
+ * The report sections of a model trained on random crops (experiment 06):
+ * test accuracy of the centre crop, with its mirror and with the ten-crop,
+ * on the test split and on each FER2013 test Usage; and the run's accuracy
+ * against epochs and against CPU-hours beside a reference run's (05's
+ * committed result) and the study's number.
+ *
+ * CPU-hours are the training epochs' wall hours (validation included, the
+ * final evaluation not) times the threads the run computed on: on the
+ * project's 2-core machines every run so far used both cores, so the hours
+ * compare as they are and the unit stays right on a machine with more.
+ *
+ * @example
+ * ```ts
+ * await exp.finish(model, training, (results) =>
+ *   cropsReport(exp, model, { test: results.test, reference: "05_budget", costs }));
+ * ```
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import type { CommonConfig } from "../cli/args.ts";
+import { type Fer2013, USAGES } from "../data/fer2013.ts";
+import { evaluateEnsemble } from "../eval/ensemble.ts";
+import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
+import type { TtaMode } from "../eval/tta.ts";
+import { modelInput } from "../models/input_spec.ts";
+import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
+import { fmtInt, mdTable, pct } from "../report/markdown.ts";
+import { chartRef } from "../report/write.ts";
+import type { TrainResult } from "../train/loop.ts";
+import type { ArchitectureCost } from "./costs.ts";
+import { costSentence } from "./costs.ts";
+import type { Experiment } from "./experiment.ts";
+import type { ReportExtras } from "./report.ts";
+
+/** One set of test images scored three ways. */
+export interface TtaRow {
+  /** "test split", "PublicTest" or "PrivateTest". */
+  set: string;
+  n: number;
+  /** Accuracy and NLL of each TTA mode (for a crop model: centre crop, + mirror, ten-crop). */
+  accuracy: Record<TtaMode, number>;
+  nll: Record<TtaMode, number>;
+}
+
+const MODES: TtaMode[] = ["none", "flip", "crops"];
+
+/**
+ * The model scored with each TTA mode on the test split and on every test
+ * Usage of `data` whose rows are not the test split's (one that is the
+ * validation split says so: it chose the epoch). `test`, the plain
+ * evaluation of the test split already made, is reused.
+ */
+export async function ttaRows(
+  model: tf.LayersModel,
+  data: Fer2013,
+  split: { test: Int32Array; val: Int32Array },
+  test: ProbabilisticEvaluation,
+): Promise<TtaRow[]> {
+  const { imageSize } = modelInput(model);
+  const score = async (set: string, rows: ArrayLike<number>, plain?: ProbabilisticEvaluation): Promise<TtaRow> => {
+    const row: TtaRow = { set, n: rows.length, accuracy: {} as TtaRow["accuracy"], nll: {} as TtaRow["nll"] };
+    for (const mode of MODES) {
+      const e = mode === "none" && plain
+        ? plain
+        : await evaluateEnsemble([model], data, rows, { tta: mode, imageSize });
+      row.accuracy[mode] = e.accuracy;
+      row.nll[mode] = e.calibration.nll;
+    }
+    return row;
+  };
+  const same = (rows: number[], of: Int32Array) => {
+    const set = new Set(of);
+    return rows.length === of.length && rows.every((r) => set.has(r));
+  };
+  const out = [await score("test split", split.test, test)];
+  for (const usage of ["PublicTest", "PrivateTest"] as const) {
+    const code = USAGES.indexOf(usage);
+    const rows: number[] = [];
+    for (let i = 0; i < data.n; i++) if (data.usage[i] === code) rows.push(i);
+    if (rows.length === 0 || same(rows, split.test)) continue;
+    out.push(await score(same(rows, split.val) ? `${usage} (the validation split: it chose the epoch)` : usage, rows));
+  }
+  return out;
+}
+
+/** A Markdown section of {@link ttaRows}. */
+export function ttaSection(rows: TtaRow[], input: { imageSize: number; inputSize: number }, testNote: string): string {
+  const { imageSize: s, inputSize: c } = input;
+  return [
+    "## Test-time augmentation",
+    "",
+    `The model sees ${c}×${c} crops of the ${s}×${s} faces. Without TTA it is scored on the centre crop; ` +
+    `"+ mirror" averages the class probabilities of the centre crop and of its mirror image; "ten-crop" averages ` +
+    `the four corner crops and the centre crop, each also of the mirrored face (the literature's protocol). ` +
+    testNote,
+    "",
+    mdTable(
+      ["images", "n", "centre crop", "+ mirror", "ten-crop", "NLL centre", "NLL ten-crop"],
+      rows.map((r) => [
+        r.set,
+        fmtInt(r.n),
+        pct(r.accuracy.none),
+        pct(r.accuracy.flip),
+        pct(r.accuracy.crops),
+        r.nll.none.toFixed(4),
+        r.nll.crops.toFixed(4),
+      ]),
+    ),
+  ].join("\n");
+}
+
+/** A run's validation accuracy after each epoch against epochs and CPU-hours, with its final test accuracies. */
+export interface ProgressSeries {
+  /** Legend label, e.g. "06_crops (this run)". */
+  label: string;
+  points: { epoch: number; cpuHours: number; valAcc: number }[];
+  /** Final test accuracies by what they are, e.g. { "centre crop": 0.66, "ten-crop": 0.68 }. */
+  tests: Record<string, number>;
+  /** The facts a reader compares runs by. */
+  data: string;
+  protocol: string;
+  fingerprint?: string;
+  testImages?: number;
+  cores: number;
+  cutShort: boolean;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+
+/**
+ * The series of a parsed report JSON (this run's, or another version's file,
+ * read defensively), or why it has none. `tests` picks the final accuracies.
+ */
+export function progressSeries(
+  label: string,
+  json: unknown,
+  tests: (r: Record<string, unknown>) => Record<string, number>,
+): ProgressSeries | string {
+  const r = obj(json);
+  const history = obj(r?.training)?.history;
+  if (!r || !Array.isArray(history)) return "no training history";
+  const backend = obj(r.backend);
+  const cores = num(backend?.threads) ?? num(obj(r.runtime)?.cores) ?? 1;
+  const points: ProgressSeries["points"] = [];
+  let seconds = 0;
+  for (const [i, e] of history.entries()) {
+    const h = obj(e);
+    const s = num(h?.seconds);
+    if (s === undefined) return `history[${i}] has no seconds`;
+    seconds += s;
+    const valAcc = num(h?.valAcc);
+    if (valAcc !== undefined) points.push({ epoch: num(h?.epoch) ?? i + 1, cpuHours: seconds * cores / 3600, valAcc });
+  }
+  if (points.length === 0) return "no epoch with a validation accuracy";
+  const data = obj(r.data);
+  return {
+    label,
+    points,
+    tests: tests(r),
+    data: data?.kind === "synthetic" ? "synthetic" : String(data?.source ?? "unknown"),
+    protocol: String(obj(r.split)?.protocol ?? obj(r.config)?.protocol ?? "unknown"),
+    fingerprint: typeof data?.fingerprint === "string" ? data.fingerprint : undefined,
+    testImages: num(obj(r.split)?.test),
+    cores,
+    cutShort: obj(r.training)?.cutShort === true,
+  };
+}
+
+/** The final accuracies of a budgeted (05-style) report: PublicTest plain and with flip TTA, else its test accuracy. */
+export function budgetTests(r: Record<string, unknown>): Record<string, number> {
+  const pub = obj(obj(r.testsByUsage)?.PublicTest);
+  const plain = num(pub?.plain);
+  const flip = num(pub?.flip);
+  if (plain !== undefined && flip !== undefined) return { "PublicTest": plain, "PublicTest + mirror": flip };
+  const test = num(r.testAccuracy);
+  return test === undefined ? {} : { test };
+}
+
+/**
+ * Validation accuracy (lines) and final test accuracies (diamonds) of each
+ * series against `x`, with the study's accuracy as a dashed rule.
+ */
+export function progressChart(
+  series: ProgressSeries[],
+  x: "epoch" | "cpuHours",
+  study: { accuracy: number; label: string },
+  title: string,
+): ChartSpec {
+  const values = series.flatMap((s) => {
+    const last = s.points.at(-1)!;
+    return [
+      ...s.points.map((p) => ({ run: s.label, x: p[x], accuracy: p.valAcc, kind: "validation", what: "validation" })),
+      ...Object.entries(s.tests).map(([what, accuracy]) => ({
+        run: s.label,
+        x: last[x],
+        accuracy,
+        kind: "test",
+        what,
+      })),
+    ];
+  });
+  const xEnc = {
+    field: "x",
+    type: "quantitative",
+    title: x === "epoch" ? "epoch" : "CPU-hours of training (epoch wall hours × threads)",
+  };
+  const y = {
+    field: "accuracy",
+    type: "quantitative",
+    title: "accuracy",
+    axis: { format: ".0%" },
+    scale: { zero: false },
+  };
+  const color = { field: "run", type: "nominal", title: "run" };
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    layer: [
+      {
+        data: { values },
+        transform: [{ filter: { field: "kind", equal: "validation" } }],
+        mark: { type: "line", point: true },
+        encoding: { x: xEnc, y, color },
+      },
+      {
+        data: { values },
+        transform: [{ filter: { field: "kind", equal: "test" } }],
+        mark: { type: "point", shape: "diamond", size: 140, filled: true },
+        encoding: {
+          x: xEnc,
+          y,
+          color,
+          tooltip: [{ field: "run" }, { field: "what" }, { field: "accuracy", format: ".2%" }],
+        },
+      },
+      {
+        data: { values: [{ accuracy: study.accuracy, label: study.label }] },
+        layer: [
+          { mark: { type: "rule", strokeDash: [4, 4], color: "gray" }, encoding: { y } },
+          {
+            mark: { type: "text", align: "left", dx: 4, dy: -6, color: "gray" },
+            encoding: { y, x: { datum: 0, type: "quantitative" }, text: { field: "label" } },
+          },
+        ],
+      },
+    ],
+  } as ChartSpec;
+}
+
+/** A table of the series beside the study's number, saying which rows share their test images. */
+export function comparisonTable(series: ProgressSeries[], study: { accuracy: number; label: string }): string {
+  const first = series[0];
+  const rows = series.map((s) => {
+    const same = s === first ? "–" : s.fingerprint !== undefined && s.fingerprint === first.fingerprint &&
+        s.protocol === first.protocol && s.testImages === first.testImages
+      ? "yes"
+      : "no";
+    const best = Math.max(...s.points.map((p) => p.valAcc));
+    return [
+      s.label + (s.cutShort ? " (cut short)" : ""),
+      s.data,
+      s.protocol,
+      same,
+      fmtInt(s.points.length),
+      s.points.at(-1)!.cpuHours.toFixed(2),
+      pct(best),
+      Object.entries(s.tests).map(([what, a]) => `${what} ${pct(a)}`).join(", ") || "–",
+    ];
+  });
+  rows.push([study.label, "FER2013", "the study's 80/10/10 split", "no", "–", "–", "–", pct(study.accuracy)]);
+  return mdTable(
+    ["run", "data", "protocol", "same test images", "epochs", "CPU-hours", "best val acc", "test accuracy"],
+    rows,
+  );
+}
+
+/** What {@link cropsReport} reports on. */
+export interface CropsRun {
+  training: TrainResult;
+  /** The plain (centre-crop) evaluation of the test split, from `exp.finish`. */
+  test: ProbabilisticEvaluation;
+  /** Report name of the run set beside this one, read from the same output folder (e.g. "05_budget"). */
+  reference: string;
+  /** Measured costs of the candidate architectures, and the one that ran. */
+  costs: ArchitectureCost[];
+  arch: string;
+}
+
+/**
+ * Everything a crop model's run adds to its report: the measured costs of the
+ * architectures (preface), the TTA table, and accuracy against epochs and
+ * CPU-hours beside the reference run and the study.
+ */
+export async function cropsReport<C extends CommonConfig>(
+  exp: Experiment<C>,
+  model: tf.LayersModel,
+  run: CropsRun,
+): Promise<ReportExtras> {
+  const { config, prepared } = exp;
+  const input = modelInput(model);
+  const rows = await ttaRows(model, prepared.data, prepared.split, run.test);
+  const testNote = config.protocol === "official"
+    ? "Under the official protocol the test split is PrivateTest when the data has it, else PublicTest."
+    : "The test split is the study protocol's 10% of all rows.";
+  const split = rows[0];
+  const study = { accuracy: exp.spec.studyAccuracy, label: `the study's best model ${pct(exp.spec.studyAccuracy, 0)}` };
+  const self = progressSeries(exp.name, {
+    training: run.training,
+    backend: prepared.backend,
+    runtime: { cores: navigator.hardwareConcurrency },
+    data: prepared.dataFacts,
+    split: { protocol: config.protocol, test: prepared.split.test.length },
+  }, () => ({ "centre crop": split.accuracy.none, "ten-crop": split.accuracy.crops }));
+  const series: ProgressSeries[] = [];
+  const notes: string[] = [];
+  if (typeof self === "string") notes.push(`this run: ${self}`);
+  else series.push(self);
+  const refPath = join(config.out, `${run.reference}.json`);
+  try {
+    const other = progressSeries(run.reference, JSON.parse(await Deno.readTextFile(refPath)), budgetTests);
+    if (typeof other === "string") notes.push(`${refPath}: ${other}`);
+    else series.push(other);
+  } catch (e) {
+    // The reference is another script's output: absent or unreadable, the run's own numbers still stand.
+    if (!(e instanceof Deno.errors.NotFound || e instanceof SyntaxError)) throw e;
+    notes.push(`${refPath}: ${e instanceof SyntaxError ? "not valid JSON" : "not found"}`);
+  }
+  return {
+    preface: [
+      costSentence(run.costs, run.arch),
+      `Input: random ${input.inputSize}×${input.inputSize} crops of the ${input.imageSize}×${input.imageSize} ` +
+      `faces while training; the saved model records its input side and its default TTA (ten-crop), which ` +
+      `\`deno task eval\` and \`deno task predict\` apply. **Ten-crop test accuracy: ${pct(split.accuracy.crops)}** ` +
+      `(centre crop alone ${pct(split.accuracy.none)}).`,
+    ],
+    sections: [
+      ttaSection(rows, input, testNote),
+      [
+        `## Against ${run.reference} and the study`,
+        "",
+        "Validation accuracy after each epoch against epochs and against CPU-hours of training (diamonds: final " +
+        "test accuracies; dashed: the study's best model). Test accuracies compare only between rows that share " +
+        "their test images.",
+        "",
+        series.length ? comparisonTable(series, study) : "No run with a training history to show.",
+        "",
+        ...(series.length ? [chartRef(exp.name, "epochs"), "", chartRef(exp.name, "cpuhours")] : []),
+        ...(notes.length ? ["", `Not shown: ${notes.join("; ")}.`] : []),
+      ].join("\n"),
+    ],
+    charts: series.length
+      ? {
+        epochs: progressChart(series, "epoch", study, "Accuracy against epochs"),
+        cpuhours: progressChart(series, "cpuHours", study, "Accuracy against CPU-hours"),
+      }
+      : {},
+    json: {
+      input,
+      tta: rows,
+      testTenCrop: split.accuracy.crops,
+      measuredCosts: run.costs,
+      reference: series.find((s) => s.label === run.reference) ?? null,
+    },
+  };
+}
