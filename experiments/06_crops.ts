@@ -40,22 +40,14 @@ import { IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { measureArchitectures } from "../lib/harness/costs.ts";
 import { cropsReport } from "../lib/harness/crops_report.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
-import { buildDeep, type DeepConfig } from "../lib/models/deep.ts";
+import { BUDGET_VGG, buildDeep, type DeepConfig } from "../lib/models/deep.ts";
 import { setModelInput } from "../lib/models/input_spec.ts";
 import { EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
 
-// ## The architectures: 05's VGG, and the same twice as wide (4× the FLOPs)
-const VGG: Partial<DeepConfig> = {
-  convsPerBlock: 2, // 4 stages of 2 × (conv 3×3 → BN → ReLU), then max-pool 2×2
-  leakyAlpha: 0, // plain ReLU
-  dropout: [0, 0, 0, 0],
-  head: "globalAverage", // GAP → dropout → softmax
-  dense: [],
-  kernelInit: "heNormal",
-};
+// ## The architectures: 05's VGG (4 stages × 2 convs + GAP, BUDGET_VGG in lib/models/deep.ts), and twice as wide
 const ARCHITECTURES: Record<"vgg" | "wide", Partial<DeepConfig>> = {
-  vgg: { ...VGG, filters: [32, 64, 128, 256] },
-  wide: { ...VGG, filters: [64, 128, 256, 512] },
+  vgg: BUDGET_VGG,
+  wide: { ...BUDGET_VGG, filters: [64, 128, 256, 512] }, // 4× the FLOPs
 };
 
 // ## The transform before cropping: small rotations, shifts and zooms, and flips
