@@ -16,6 +16,7 @@ import { denoCommand } from "../lib/cli/permissions.ts";
 import { makeRng } from "../lib/rng.ts";
 import { assertClose, CASES, convOn, randArray, type Shape4 } from "./helpers/conv_cases.ts";
 import { assertSameGradients, modelGradients } from "./helpers/model_grads.ts";
+import { runSource } from "./helpers/run_script.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -89,24 +90,6 @@ Deno.test({
   },
 });
 
-/** Runs a script under permission set `set` (as its task would) and returns its last stdout line as JSON. */
-async function runUnder(set: string, source: string, extra: string[] = []): Promise<Record<string, unknown>> {
-  const child = new Deno.Command(denoCommand(), {
-    args: ["run", `-P=${set}`, ...extra, "--config", new URL("../deno.json", import.meta.url).pathname, "-"],
-    cwd: new URL("..", import.meta.url),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const out = await child.output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
-}
-
 /** A script: a few training steps of the baseline on the chosen kernels; prints the backend and final weights. */
 function trainScript(kernels: string): string {
   const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
@@ -136,9 +119,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const a = await runUnder("experiment", trainScript("native"));
-    const b = await runUnder("experiment", trainScript("native"));
-    const wasm = await runUnder("experiment", trainScript("wasm"));
+    const a = await runSource(trainScript("native"));
+    const b = await runSource(trainScript("native"));
+    const wasm = await runSource(trainScript("wasm"));
     assert.ok(a.native, `native kernels did not load: ${JSON.stringify(a.notes)}`);
     assert.equal(wasm.native, null);
     assert.deepEqual(a.weights, b.weights, "two native runs with the same seed and threads differ");
@@ -157,7 +140,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const deny = "--deny-ffi=lib/backend/native/libferlab_dnnl.so";
-    const auto = await runUnder("experiment", trainScript("auto"), [deny]);
+    const auto = await runSource(trainScript("auto"), { flags: [deny] });
     assert.equal(auto.native, null);
     assert.match((auto.notes as string[]).join("\n"), /native kernels unavailable \(FFI is not allowed/);
     const out = await new Deno.Command(denoCommand(), {

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
 import { gemmInfo } from "../lib/backend/wasm/gemm_pool.ts";
 import { makeRng } from "../lib/rng.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
 import { assertClose, CASES, convOn, randArray, type Shape4 } from "./helpers/conv_cases.ts";
+import { runSource } from "./helpers/run_script.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -44,27 +44,6 @@ Deno.test("fused conv with bias and relu on ferlab's forward kernel matches cpu"
   await tf.setBackend("wasm");
 });
 
-/** Runs a script in the project (its import map) and returns its last stdout line as JSON. */
-async function runScript(source: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
-  const child = new Deno.Command(denoCommand(), {
-    args: ["run", "-P=experiment", "--config", new URL("../deno.json", import.meta.url).pathname, "-"],
-    cwd: new URL("..", import.meta.url),
-    env,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
-}
-
 /** A script: conv gradients of a fixed problem on wasm with `threads`, printed with the kernels' info. */
 function gradientScript(threads: number): string {
   const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
@@ -93,9 +72,9 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const many = Math.min(8, 2 * navigator.hardwareConcurrency);
-    const one = await runScript(gradientScript(1));
-    const a = await runScript(gradientScript(many));
-    const b = await runScript(gradientScript(many));
+    const one = await runSource(gradientScript(1));
+    const a = await runSource(gradientScript(many));
+    const b = await runSource(gradientScript(many));
     assert.equal((one.convKernels as { threads: number }).threads, 1);
     assert.equal((a.convKernels as { threads: number }).threads, many, JSON.stringify(a.convKernels));
     assert.deepEqual(a.grads, b.grads, `two runs with ${many} threads differ`);
@@ -108,8 +87,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const relaxed = await runScript(gradientScript(2));
-    const plain = await runScript(gradientScript(2), { FERLAB_WASM_SIMD: "plain" });
+    const relaxed = await runSource(gradientScript(2));
+    const plain = await runSource(gradientScript(2), { env: { FERLAB_WASM_SIMD: "plain" } });
     assert.equal((relaxed.convKernels as { flavour: string }).flavour, "relaxed-simd");
     assert.equal((plain.convKernels as { flavour: string }).flavour, "simd");
     (relaxed.grads as number[][]).forEach((g, i) =>

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { installWasmTrainingKernels, TRAINING_KERNELS } from "../lib/backend/wasm/register.ts";
 import { makeRng, type Rng } from "../lib/rng.ts";
 import { batchNormalization as fastBatchNorm } from "../lib/models/batch_norm.ts";
-import { assertSameGradients, modelGradients, smallModel, stockBatchNorm } from "./helpers/model_grads.ts";
+import { assertClose, assertSameGradients, modelGradients, smallModel, stockBatchNorm } from "./helpers/model_grads.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -39,16 +39,6 @@ async function onBoth(
   }
   await tf.setBackend("wasm");
   return [results[0], results[1]];
-}
-
-function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string) {
-  assert.equal(a.length, b.length, `${what}: length`);
-  let worst = 0, at = -1;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i]));
-    if (e > worst) [worst, at] = [e, i];
-  }
-  assert.ok(worst <= tol, `${what}: max rel error ${worst} at ${at} (wasm ${a[at]} vs cpu ${b[at]})`);
 }
 
 Deno.test("every training kernel is registered for wasm", () => {

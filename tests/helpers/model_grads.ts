@@ -12,7 +12,8 @@ function randArray(n: number, rng: ReturnType<typeof makeRng>): Float32Array {
   return a;
 }
 
-function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string) {
+/** Close within `tol`, relative to 1 + |reference|. */
+export function assertClose(a: Float32Array, b: Float32Array, tol: number, what: string) {
   assert.equal(a.length, b.length, `${what}: length`);
   let worst = 0, at = -1;
   for (let i = 0; i < a.length; i++) {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { denoCommand, type ExtraPaths, scriptArgs } from "../../lib/cli/permissions.ts";
 
 /** What a script run printed and how it ended. */
@@ -43,4 +44,39 @@ export function argv(flags: Record<string, string | number | boolean>): string[]
     const name = `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     return v === true ? [name] : v === false ? [] : [name, String(v)];
   });
+}
+
+/**
+ * Runs TypeScript `source` (given on stdin, with the project's import map)
+ * under permission set `set` plus `flags`, as a task would; asserts it exits
+ * 0 within two minutes and returns its last stdout line as JSON.
+ */
+export async function runSource(
+  source: string,
+  opts: { set?: string; flags?: string[]; env?: Record<string, string> } = {},
+): Promise<Record<string, unknown>> {
+  const child = new Deno.Command(denoCommand(), {
+    args: [
+      "run",
+      `-P=${opts.set ?? "experiment"}`,
+      ...(opts.flags ?? []),
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      "-",
+    ],
+    cwd: new URL("../..", import.meta.url),
+    env: opts.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(source));
+  await writer.close();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
 }

@@ -118,6 +118,16 @@ static int add_scratchpad(Entry *e, const_dnnl_primitive_desc_t pd) {
   return 0;
 }
 
+/** The entry's primitive and scratchpad from `pd`, which it destroys. */
+static int create_primitive(Entry *e, dnnl_primitive_desc_t pd) {
+  int r = add_scratchpad(e, pd);
+  dnnl_status_t s = r ? dnnl_success : dnnl_primitive_create(&e->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  if (r) return r;
+  CHECK(s);
+  return 0;
+}
+
 static int add_arg(Entry *e, int arg, const dnnl_memory_desc_t *md) {
   CHECK(dnnl_memory_create(&e->m[e->nargs], md, engine, DNNL_MEMORY_NONE));
   e->args[e->nargs++] = arg;
@@ -289,14 +299,7 @@ static int build_conv(int kind, const int32_t *g, Entry *e) {
         (g[G_BIAS] && (r = add_arg(e, DNNL_ARG_DIFF_BIAS, &d.bias))))
       return r;
   }
-  if ((r = add_scratchpad(e, pd))) {
-    dnnl_primitive_desc_destroy(pd);
-    return r;
-  }
-  dnnl_status_t s = dnnl_primitive_create(&e->prim, pd);
-  dnnl_primitive_desc_destroy(pd);
-  CHECK(s);
-  return 0;
+  return create_primitive(e, pd);
 }
 
 static int run(Entry *e) {
@@ -410,14 +413,7 @@ static int build_bn(int kind, const int32_t *g, Entry *e) {
         (r = add_arg(e, DNNL_ARG_SHIFT, &chan)))
       return r;
   }
-  if ((r = add_scratchpad(e, pd))) {
-    dnnl_primitive_desc_destroy(pd);
-    return r;
-  }
-  dnnl_status_t s = dnnl_primitive_create(&e->prim, pd);
-  dnnl_primitive_desc_destroy(pd);
-  CHECK(s);
-  return 0;
+  return create_primitive(e, pd);
 }
 
 /**
