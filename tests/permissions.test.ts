@@ -15,9 +15,9 @@ import {
   setOfScript,
 } from "../lib/cli/permissions.ts";
 import { selectBackend } from "../lib/backend/select.ts";
-import { shutdownWasm } from "../lib/backend/wasm/init.ts";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+import { stopWasmThreads } from "./helpers/wasm_threads.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
@@ -210,6 +210,6 @@ Deno.test("under the test set, backend auto probes the optional tfjs-node and fa
     if (info.name === "wasm") assert.equal(info.threads, 2, info.notes.join("; ")); // the worker file was written
     for (const note of info.notes) assert.doesNotMatch(note, /Requires \w+ access|NotCapable/);
   } finally {
-    await shutdownWasm();
+    await stopWasmThreads();
   }
 });

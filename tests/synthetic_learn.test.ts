@@ -13,6 +13,7 @@ import { evaluate } from "../lib/eval/metrics.ts";
 import { batchNormalization } from "../lib/models/batch_norm.ts";
 import { makeRng } from "../lib/rng.ts";
 import { train } from "../lib/train/loop.ts";
+import { stopWasmThreads } from "./helpers/wasm_threads.ts";
 
 const init = (seed: number) => tf.initializers.heNormal({ seed });
 
@@ -52,34 +53,38 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     await selectBackend("wasm", { threads: "auto" });
-    const data = makeSyntheticFer2013({ n: 2400, seed: 77 });
-    const rowsOf = (u: string) =>
-      Int32Array.from({ length: data.n }, (_, i) => i).filter((i) => USAGES[data.usage[i]] === u);
-    const trainRows = rowsOf("Training"), valRows = rowsOf("PublicTest"), testRows = rowsOf("PrivateTest");
-    const fit = async (model: tf.LayersModel, epochs: number) => {
-      await train({
-        model,
-        optimizer: tf.train.adam(2e-3),
-        data,
-        trainRows,
-        valRows,
-        epochs,
-        batchSize: 32,
-        rng: makeRng(1),
-        progress: false,
-        log: () => {},
-        bnRecalibrationRows: 512,
-      });
-      return (await evaluate(model, data, testRows)).accuracy;
-    };
-    const cnn = await fit(smallCnn(), 5);
-    const lin = await fit(linear(), 5);
-    console.log(
-      `synthetic faces, ${trainRows.length} training rows: small CNN ${(100 * cnn).toFixed(1)}%, linear ${
-        (100 * lin).toFixed(1)
-      }% (chance 14%)`,
-    );
-    assert.ok(cnn >= 0.6, `CNN accuracy ${cnn}`);
-    assert.ok(cnn - lin >= 0.2, `CNN ${cnn} should beat linear ${lin} by 20 points`);
+    try {
+      const data = makeSyntheticFer2013({ n: 2400, seed: 77 });
+      const rowsOf = (u: string) =>
+        Int32Array.from({ length: data.n }, (_, i) => i).filter((i) => USAGES[data.usage[i]] === u);
+      const trainRows = rowsOf("Training"), valRows = rowsOf("PublicTest"), testRows = rowsOf("PrivateTest");
+      const fit = async (model: tf.LayersModel, epochs: number) => {
+        await train({
+          model,
+          optimizer: tf.train.adam(2e-3),
+          data,
+          trainRows,
+          valRows,
+          epochs,
+          batchSize: 32,
+          rng: makeRng(1),
+          progress: false,
+          log: () => {},
+          bnRecalibrationRows: 512,
+        });
+        return (await evaluate(model, data, testRows)).accuracy;
+      };
+      const cnn = await fit(smallCnn(), 5);
+      const lin = await fit(linear(), 5);
+      console.log(
+        `synthetic faces, ${trainRows.length} training rows: small CNN ${(100 * cnn).toFixed(1)}%, linear ${
+          (100 * lin).toFixed(1)
+        }% (chance 14%)`,
+      );
+      assert.ok(cnn >= 0.6, `CNN accuracy ${cnn}`);
+      assert.ok(cnn - lin >= 0.2, `CNN ${cnn} should beat linear ${lin} by 20 points`);
+    } finally {
+      await stopWasmThreads();
+    }
   },
 });
