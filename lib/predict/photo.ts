@@ -76,6 +76,87 @@ export interface FaceOptions {
   size?: number;
 }
 
+/** A decoded photo, upright by its EXIF orientation. */
+export interface Photo {
+  /** The file read. */
+  file: string;
+  width: number;
+  height: number;
+  /** `width × height` grayscale bytes, row-major. */
+  gray: Uint8Array;
+  /** `width × height × 3` RGB bytes (what the face detectors take). */
+  rgb: Uint8Array;
+}
+
+/**
+ * Reads and decodes `file`.
+ *
+ * @throws DataError naming the file when it is missing, unreadable or not a
+ *   decodable image.
+ */
+export async function readPhoto(file: string): Promise<Photo> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new DataError(file, null, "file not found");
+    if (e instanceof Deno.errors.IsADirectory) throw new DataError(file, null, "is a folder, not an image");
+    if (e instanceof Deno.errors.NotCapable) throw e;
+    throw new DataError(file, null, `cannot read (${(e as Error).message})`);
+  }
+  return await decodePhoto(file, bytes);
+}
+
+/**
+ * Decodes an encoded image (`file` names it in errors).
+ *
+ * @throws DataError when the bytes are empty or not a decodable image.
+ */
+export async function decodePhoto(file: string, bytes: Uint8Array): Promise<Photo> {
+  if (bytes.length === 0) throw new DataError(file, null, "empty file");
+  try {
+    // Alpha is dropped before graying so the result is exactly one channel.
+    const upright = sharp(bytes).autoOrient().removeAlpha();
+    const gray = await upright.clone().grayscale().raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+    // A grayscale or CMYK file still gives three channels, as the detectors expect.
+    const rgb = await upright.clone().toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({
+      resolveWithObject: true,
+    });
+    const { width, height } = gray.info;
+    if (rgb.info.channels !== 3 || rgb.data.length !== width * height * 3) {
+      throw new Error(`decoded to ${rgb.info.channels} colour channels`);
+    }
+    return { file, width, height, gray: bytesOf(gray.data), rgb: bytesOf(rgb.data) };
+  } catch (e) {
+    throw new DataError(file, null, `not a readable JPEG, PNG or WebP image (${(e as Error).message})`);
+  }
+}
+
+function bytesOf(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * The region `box` of a photo's gray bytes, resized to `size × size`. Parts
+ * of the box past the photo's edges repeat its edge pixels, so that a face
+ * at the border keeps its place in the square instead of being stretched.
+ */
+export async function cropGray(photo: Pick<Photo, "gray" | "width" | "height">, box: Box, size = IMAGE_SIZE) {
+  const { gray, width, height } = photo;
+  const region = new Uint8Array(box.w * box.h);
+  for (let y = 0; y < box.h; y++) {
+    const sy = Math.min(height - 1, Math.max(0, box.y + y)) * width;
+    for (let x = 0; x < box.w; x++) region[y * box.w + x] = gray[sy + Math.min(width - 1, Math.max(0, box.x + x))];
+  }
+  const data = await sharp(region, { raw: { width: box.w, height: box.h, channels: 1 } })
+    .resize(size, size, { fit: "fill" })
+    .grayscale()
+    .raw({ depth: "uchar" })
+    .toBuffer();
+  if (data.length !== size * size) throw new Error(`a ${box.w}×${box.h} crop resized to ${data.length} bytes`);
+  return bytesOf(data);
+}
+
 /**
  * Reads `file` and returns its face as `size × size` grayscale bytes.
  *
@@ -83,25 +164,16 @@ export interface FaceOptions {
  *   decodable image, or the box reaches outside it.
  */
 export async function loadFace(file: string, { box, size = IMAGE_SIZE }: FaceOptions = {}): Promise<Face> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(file);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new DataError(file, null, "file not found");
-    if (e instanceof Deno.errors.IsADirectory) throw new DataError(file, null, "is a folder, not an image");
-    throw new DataError(file, null, `cannot read (${(e as Error).message})`);
-  }
-  if (bytes.length === 0) throw new DataError(file, null, "empty file");
-  let gray: { data: Uint8Array; width: number; height: number };
-  try {
-    // Alpha is dropped before graying so the result is exactly one channel.
-    const { data, info } = await sharp(bytes).autoOrient().removeAlpha().grayscale().raw({ depth: "uchar" })
-      .toBuffer({ resolveWithObject: true });
-    gray = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-  } catch (e) {
-    throw new DataError(file, null, `not a readable JPEG, PNG or WebP image (${(e as Error).message})`);
-  }
-  const { width, height } = gray;
+  return faceOf(await readPhoto(file), { box, size });
+}
+
+/**
+ * The face of a read photo: the given box, or the centre square.
+ *
+ * @throws DataError when the box reaches outside the photo.
+ */
+export async function faceOf(photo: Photo, { box, size = IMAGE_SIZE }: FaceOptions = {}): Promise<Face> {
+  const { file, width, height } = photo;
   const region = box ?? centreSquare(width, height);
   if (region.x + region.w > width || region.y + region.h > height) {
     throw new DataError(
@@ -110,21 +182,12 @@ export async function loadFace(file: string, { box, size = IMAGE_SIZE }: FaceOpt
       `${region.x},${region.y},${region.w},${region.h} reaches outside the ${width}×${height} image`,
     );
   }
-  const { data } = await sharp(gray.data, { raw: { width, height, channels: 1 } })
-    .extract({ left: region.x, top: region.y, width: region.w, height: region.h })
-    .resize(size, size, { fit: "fill" })
-    .grayscale()
-    .raw({ depth: "uchar" })
-    .toBuffer({ resolveWithObject: true });
-  if (data.length !== size * size) {
-    throw new DataError(file, null, `decoded to ${data.length} bytes, expected ${size}×${size}`);
-  }
   return {
     file,
     width,
     height,
     box: region,
     crop: box ? "box" : "centre",
-    pixels: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    pixels: await cropGray(photo, region, size),
   };
 }
