@@ -1,7 +1,8 @@
 /**
  * Prediction on photos: faces from the synthetic set turned into photos of
  * other sizes, in colour, as JPEG, PNG and WebP, then read back and predicted
- * by the committed baseline model, as a user runs `deno task predict`.
+ * by the committed baseline model, as a user runs `deno task predict` with a
+ * given region (`--centre`, `--box`). Face detection: face_detect.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
@@ -121,21 +122,22 @@ Deno.test({
     model.dispose();
 
     const missing = join(tmp, "missing.webp");
-    const r = await predictTool([png, missing, jpg, "--json", "--top", "2"]);
+    const r = await predictTool([png, missing, jpg, "--centre", "--json", "--top", "2"]);
     assert.equal(r.code, 1, "a failed image makes the exit status 1");
     assert.match(r.stderr, /missing\.webp: file not found/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     const j = JSON.parse(r.stdout);
     assert.equal(j.models[0], BEST.dir, "default: the best committed model");
     assert.notEqual(BEST.result.data.kind, "synthetic");
+    assert.equal(j.crop, "centre");
     assert.equal(j.results.length, 3);
     assert.deepEqual(j.results[1], { file: missing, error: `${missing}: file not found` });
-    for (const [res, row] of [[j.results[0], 0], [j.results[2], 1]] as const) {
+    for (const [{ faces: [res], file }, row] of [[j.results[0], 0], [j.results[2], 1]] as const) {
       const probs = Object.values(res.probabilities) as number[];
       assert.equal(probs.length, 7);
       assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4);
       assert.equal(res.top.length, 2);
-      assert.equal(res.top[0].emotion, EMOTIONS[expected[row]], `${res.file}`);
+      assert.equal(res.top[0].emotion, EMOTIONS[expected[row]], file);
       assert.ok(res.top[0].probability >= res.top[1].probability);
     }
 

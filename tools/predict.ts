@@ -1,17 +1,28 @@
 /**
- * Predicts the emotion of the face in each photo.
+ * Predicts the emotion of every face in each photo.
  *
- *     deno task predict me.jpg friend.png                 # centre crop, best committed model
- *     deno task predict group.webp --box 120,40,96,96     # a given face box
+ *     deno task predict group.jpg                         # every face the detectors find
+ *     deno task predict group.jpg --annotate out.png      # … and the photo with boxes and emotions drawn
+ *     deno task predict group.webp --box 120,40,96,96     # a given face box (no detection)
+ *     deno task predict face48.png --centre               # the centred square: a photo that is already a face
  *     deno task predict *.jpg --json | jq .               # one JSON object for scripts
  *
- * Photos of any size and colour (JPEG, PNG, WebP) are cropped (centre square,
- * or `--box x,y,w,h`), grayed and resized to 48×48. A file that cannot be read
- * gets an error naming it and the other photos are still predicted; the exit
- * status is then 1.
+ * Photos of any size and colour (JPEG, PNG, WebP) are searched for faces by
+ * the detectors of `@vladmandic/face-api` (SSD MobileNetV1 and its Tiny Face
+ * Detector, merged; weights read from node_modules), each face is cut out
+ * the way FER2013's faces are (the detector's box made square and enlarged
+ * by a measured margin; `lib/predict/detect.ts`), grayed and resized to
+ * 48×48. `--box x,y,w,h` or `--centre` give the region instead.
+ *
+ * A photo in which no face is found is not an error: its line says so (its
+ * JSON has `"faces": []`) and the exit status stays 0. A file that cannot be
+ * read gets an error naming it and the other photos are still predicted; the
+ * exit status is then 1.
  *
  * @module
  */
+import { isAbsolute, resolve } from "node:path";
+import { writeFileAtomic } from "../lib/atomic_write.ts";
 import {
   type BackendChoice,
   BACKENDS,
@@ -27,12 +38,30 @@ import { predictEnsemble } from "../lib/eval/ensemble.ts";
 import { TTA_CHOICES, type TtaChoice } from "../lib/eval/tta.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { loadModel } from "../lib/models/io.ts";
-import { type Box, BoxError, type Face, loadFace, parseBox } from "../lib/predict/photo.ts";
+import { annotatedPng } from "../lib/predict/annotate.ts";
+import {
+  DEFAULT_MIN_SCORE,
+  detectFaces,
+  type Detection,
+  type DetectorChoice,
+  DETECTORS,
+  type Detectors,
+  loadDetectors,
+} from "../lib/predict/detect.ts";
+import { type Box, BoxError, cropGray, faceOf, parseBox, type Photo, readPhoto } from "../lib/predict/photo.ts";
 
 const REPORTS = new URL("../reports", import.meta.url).pathname;
 
 const FLAGS: Flags = {
-  box: { type: "string", help: "the face's box in the photo, x,y,w,h in pixels (default: the largest centred square)" },
+  box: { type: "string", help: "the face's box in the photo, x,y,w,h in pixels (no detection)" },
+  centre: { type: "boolean", help: "the largest centred square, for a photo that is already a face (no detection)" },
+  detector: {
+    type: "string",
+    help: "face detector: SSD MobileNetV1, face-api's Tiny Face Detector, or both merged",
+    choices: DETECTORS,
+  },
+  minScore: { type: "number", help: "drop detections scoring below this", range: "(0, 1)" },
+  annotate: { type: "string", help: "write the photo with each face's box and top emotion drawn on it (a .png file)" },
   model: {
     type: "string",
     help: "a saved model folder; several average an ensemble (default: the best committed model)",
@@ -44,7 +73,7 @@ const FLAGS: Flags = {
       "crops); auto: each model's own",
     choices: TTA_CHOICES,
   },
-  top: { type: "number", help: `emotions listed per photo, 1 to ${EMOTIONS.length}` },
+  top: { type: "number", help: `emotions listed per face, 1 to ${EMOTIONS.length}` },
   json: { type: "boolean", help: "one JSON object on stdout instead of text" },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
   kernels: {
@@ -56,6 +85,10 @@ const FLAGS: Flags = {
 const DEFAULTS = {
   images: [] as string[],
   box: undefined as string | undefined,
+  centre: false,
+  detector: "both" as DetectorChoice,
+  minScore: DEFAULT_MIN_SCORE,
+  annotate: undefined as string | undefined,
   model: [] as string[],
   tta: "auto" as TtaChoice,
   top: 3,
@@ -63,11 +96,26 @@ const DEFAULTS = {
   backend: "auto" as BackendChoice,
   kernels: "auto" as KernelChoice,
 };
-const ABOUT = "Prints the top emotions with probabilities for each photo (JPEG, PNG or WebP, any size and colour).";
+const ABOUT = "Finds the faces in each photo (JPEG, PNG or WebP, any size and colour) and prints each face's top " +
+  "emotions with probabilities.";
+
+/** How a photo's faces were chosen. */
+type CropMode = "detect" | "box" | "centre";
+
+/** One face of a photo and what the model made of it. */
+interface FaceResult {
+  /** The square (or given box) the model saw, in the photo's pixels. */
+  box: Box;
+  /** The detection it came from (detect mode). */
+  detection?: Detection;
+  /** `48 × 48` grayscale bytes. */
+  pixels: Uint8Array;
+  probabilities: number[];
+}
 
 /** One photo's outcome. */
 type Outcome =
-  | { file: string; ok: true; face: Face; probabilities: number[] }
+  | { file: string; ok: true; width: number; height: number; faces: FaceResult[] }
   | { file: string; ok: false; error: string };
 
 function parse(argv: string[]) {
@@ -87,16 +135,43 @@ function parse(argv: string[]) {
     if (e instanceof BoxError) throw new UsageError(e.message);
     throw e;
   }
+  if (box && v.centre) throw new UsageError("--box and --centre both say where the face is: give one");
+  if (v.annotate !== undefined) {
+    if (!/\.png$/i.test(v.annotate)) {
+      throw new UsageError(`--annotate writes a PNG: name a .png file, got "${v.annotate}"`);
+    }
+    if (v.images.length !== 1) {
+      throw new UsageError(`--annotate draws on one photo, got ${v.images.length}: run predict once per photo`);
+    }
+  }
+  const mode: CropMode = box ? "box" : v.centre ? "centre" : "detect";
   return {
     images: v.images,
     models: v.model,
     box,
+    mode,
+    detector: v.detector,
+    minScore: v.minScore,
+    annotate: v.annotate,
     tta: v.tta,
     top: v.top,
     json: v.json,
     backend: v.backend,
     kernels: v.kernels,
   };
+}
+
+/**
+ * Stops before any work when `path` may not be written: the task's permission
+ * set grants writes to .cache only, and Deno's refusal would otherwise come
+ * after every face was found; {@link runMain} turns it into the command that
+ * grants it.
+ */
+function checkWritable(path: string): void {
+  const abs = isAbsolute(path) ? path : resolve(path);
+  if (Deno.permissions.querySync({ name: "write", path: abs }).state !== "granted") {
+    throw new Deno.errors.NotCapable(`Requires write access to "${abs}"`);
+  }
 }
 
 /** The given model folders, or the best committed one. */
@@ -119,37 +194,67 @@ function topList(probs: number[], top: number): { emotion: string; probability: 
     .sort((a, b) => b.probability - a.probability).slice(0, top);
 }
 
+/** The faces of a read photo, cropped for the model. */
+async function facesOf(
+  photo: Photo,
+  args: NonNullable<ReturnType<typeof parse>>,
+  detectors: Detectors | undefined,
+): Promise<FaceResult[]> {
+  if (args.mode !== "detect") {
+    const face = await faceOf(photo, { box: args.box });
+    return [{ box: face.box, pixels: face.pixels, probabilities: [] }];
+  }
+  const found = await detectFaces(photo, detectors!, { minScore: args.minScore });
+  const faces: FaceResult[] = [];
+  for (const d of found) {
+    faces.push({ box: d.crop, detection: d, pixels: await cropGray(photo, d.crop), probabilities: [] });
+  }
+  return faces;
+}
+
+/** Where a face is, in words: "box 96×96 at 250,30", "face 1 of 2: 96×96 at 120,40, ssd 0.93". */
+function describeFace(f: FaceResult, i: number, n: number, mode: CropMode): string {
+  const at = `${f.box.w}×${f.box.h} at ${f.box.x},${f.box.y}`;
+  if (mode !== "detect") return `${mode === "box" ? "box" : "centre crop"} ${at}`;
+  return `face ${i + 1} of ${n}: ${at}, ${f.detection!.detector} ${f.detection!.score.toFixed(2)}`;
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+
 await runMain(async () => {
   const args = parse(Deno.args);
   if (!args) return; // --help was printed
+  if (args.annotate) checkWritable(args.annotate);
   const dirs = await modelDirs(args.models);
   const backend = await selectBackend(args.backend, { kernels: args.kernels });
   console.error(`backend: ${describeBackend(backend)}`);
   const models = [];
   for (const d of dirs) models.push(await loadModel(d));
+  const detectors = args.mode === "detect" ? await loadDetectors(args.detector) : undefined;
 
   // Read every photo first; a bad one is reported and the rest go on.
   const outcomes: Outcome[] = [];
-  const faces: Face[] = [];
+  let annotated: Photo | undefined;
   for (const file of args.images) {
     try {
-      const face = await loadFace(file, { box: args.box });
-      faces.push(face);
-      outcomes.push({ file, ok: true, face, probabilities: [] });
+      const photo = await readPhoto(file);
+      const faces = await facesOf(photo, args, detectors);
+      outcomes.push({ file, ok: true, width: photo.width, height: photo.height, faces });
+      if (args.annotate) annotated = photo;
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       console.error(`error: ${e.message}`);
       outcomes.push({ file, ok: false, error: e.message });
     }
   }
+  const faces = outcomes.flatMap((o) => o.ok ? o.faces : []);
   if (faces.length) {
     const pixels = new Uint8Array(faces.length * IMAGE_SIZE * IMAGE_SIZE);
     faces.forEach((f, i) => pixels.set(f.pixels, i * IMAGE_SIZE * IMAGE_SIZE));
     const rows = Int32Array.from(faces, (_, i) => i);
     const probs = await predictEnsemble(models, pixels, rows, { tta: args.tta, imageSize: IMAGE_SIZE });
     const k = probs.length / faces.length;
-    let i = 0;
-    for (const o of outcomes) if (o.ok) o.probabilities = Array.from(probs.subarray(k * i, k * ++i));
+    faces.forEach((f, i) => f.probabilities = Array.from(probs.subarray(k * i, k * (i + 1))));
   }
 
   if (args.json) {
@@ -157,15 +262,32 @@ await runMain(async () => {
       models: dirs,
       tta: args.tta,
       backend: backend.name,
+      crop: args.mode,
+      ...(args.mode === "detect" ? { detector: args.detector, minScore: args.minScore } : {}),
       results: outcomes.map((o) =>
         o.ok
           ? {
             file: o.file,
-            size: { width: o.face.width, height: o.face.height },
-            crop: o.face.crop,
-            box: o.face.box,
-            top: topList(o.probabilities, args.top),
-            probabilities: Object.fromEntries(o.probabilities.map((p, c) => [EMOTIONS[c] ?? String(c), p])),
+            size: { width: o.width, height: o.height },
+            faces: o.faces.map((f) => ({
+              box: f.box,
+              ...(f.detection
+                ? {
+                  detection: {
+                    detector: f.detection.detector,
+                    score: f.detection.score,
+                    box: {
+                      x: round1(f.detection.box.x),
+                      y: round1(f.detection.box.y),
+                      w: round1(f.detection.box.w),
+                      h: round1(f.detection.box.h),
+                    },
+                  },
+                }
+                : {}),
+              top: topList(f.probabilities, args.top),
+              probabilities: Object.fromEntries(f.probabilities.map((p, c) => [EMOTIONS[c] ?? String(c), p])),
+            })),
           }
           : { file: o.file, error: o.error }
       ),
@@ -173,12 +295,28 @@ await runMain(async () => {
   } else {
     for (const o of outcomes) {
       if (!o.ok) continue;
-      const { face } = o;
-      const where = `${face.width}×${face.height}, ${face.crop === "box" ? "box" : "centre crop"} ` +
-        `${face.box.w}×${face.box.h} at ${face.box.x},${face.box.y}`;
-      const list = topList(o.probabilities, args.top).map((t) => `${t.emotion} ${(100 * t.probability).toFixed(1)}%`);
-      console.log(`${o.file} (${where}): ${list.join(", ")}`);
+      const size = `${o.width}×${o.height}`;
+      if (o.faces.length === 0) {
+        console.log(`${o.file} (${size}): no face found (--box x,y,w,h or --centre give the face's region instead)`);
+      }
+      o.faces.forEach((f, i) => {
+        const list = topList(f.probabilities, args.top).map((t) => `${t.emotion} ${(100 * t.probability).toFixed(1)}%`);
+        console.log(`${o.file} (${size}, ${describeFace(f, i, o.faces.length, args.mode)}): ${list.join(", ")}`);
+      });
     }
+  }
+
+  const done = outcomes.find((o) => o.ok);
+  if (args.annotate && annotated && done?.ok) {
+    const marks = done.faces.map((f, i) => {
+      const [best] = topList(f.probabilities, 1);
+      const label = `${done.faces.length > 1 ? `${i + 1} ` : ""}${best.emotion} ${
+        (100 * best.probability).toFixed(0)
+      }%`;
+      return { box: f.box, label };
+    });
+    await writeFileAtomic(args.annotate, await annotatedPng(annotated, marks));
+    console.error(`annotated: ${args.annotate}`);
   }
   const failed = outcomes.filter((o) => !o.ok).length;
   if (failed) {
