@@ -60,8 +60,9 @@ async function publicTestFaces(from: number, to: number): Promise<Uint8Array[]> 
   return rows.map((r) => data.pixels.subarray(r * PIXELS, (r + 1) * PIXELS));
 }
 
+/** predict on wasm: the cpu backend takes several seconds per photo for SSD, wasm a fraction of one. */
 function predictTool(args: string[], write: string[] = [tmp]) {
-  return runScript("tools/predict.ts", ["--backend", "cpu", ...args], { extra: { read: [tmp], write } });
+  return runScript("tools/predict.ts", ["--backend", "wasm", ...args], { extra: { read: [tmp], write } });
 }
 
 const det = (detector: "ssd" | "tiny", score: number, box: RealBox): Detection => ({
@@ -104,6 +105,24 @@ Deno.test("cropGray repeats edge pixels for a square past the photo's border; ra
     assert.ok(a.x >= 0 && a.y >= 0 && a.x + a.w <= 300 && a.y + a.h <= 200 && a.w === a.h && a.w >= 40);
     for (const b of boxes.slice(i + 1)) assert.equal(iou(a, b), 0);
   }
+});
+
+Deno.test("cropGray with an angle turns the square so that a line at that angle comes out level", async () => {
+  // A bright line through the centre of a 101×101 photo, 30° clockwise from horizontal (y down).
+  const side = 101, gray = new Uint8Array(side * side);
+  for (let t = -45; t <= 45; t += 0.25) {
+    const x = Math.round(50 + t * Math.cos(Math.PI / 6)), y = Math.round(50 + t * Math.sin(Math.PI / 6));
+    gray[y * side + x] = 255;
+  }
+  const box = { x: 20, y: 20, w: 61, h: 61 };
+  const rowMeans = (img: Uint8Array) =>
+    Array.from({ length: 61 }, (_, r) => img.subarray(r * 61, (r + 1) * 61).reduce((a, b) => a + b, 0) / 61);
+  const level = rowMeans(await cropGray({ gray, width: side, height: side }, box, 61, 30));
+  const brightest = level.indexOf(Math.max(...level));
+  assert.ok(Math.abs(brightest - 30) <= 1, `the line is on row ${brightest}`);
+  assert.ok(level[brightest] > 60, "the whole line is on that row");
+  // Unturned, the line crosses many rows and no row holds much of it.
+  assert.ok(Math.max(...rowMeans(await cropGray({ gray, width: side, height: side }, box, 61))) < 20);
 });
 
 Deno.test({
@@ -204,6 +223,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "predict --align: a face turned 20° comes back with its eyes' angle 20° more than upright",
+  ignore: !haveReal,
+  sanitizeResources: false,
+  fn: async () => {
+    const files: string[] = [];
+    const pixels = await publicTestFaces(40, 46);
+    for (const [i, face] of pixels.entries()) {
+      const big = await sharp(face, { raw: { width: IMAGE_SIZE, height: IMAGE_SIZE, channels: 1 } })
+        .resize(192, 192, { kernel: "lanczos3" }).toColourspace("srgb").png().toBuffer();
+      for (const degrees of [0, 20]) {
+        const turned = await sharp(big).rotate(degrees, { background: "#7a9cc6" }).png().toBuffer();
+        const file = join(tmp, `tilt${i}_${degrees}.png`);
+        await sharp({ create: { width: 480, height: 360, channels: 3, background: "#7a9cc6" } })
+          .composite([{ input: turned, left: 100, top: 40 }]).png().toFile(file);
+        files.push(file);
+      }
+    }
+    const r = await predictTool([...files, "--align", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.align, true);
+    // The largest face of each photo (the pasted one) where both versions of a face were found.
+    type Found = { box: Box; eyes: { angle: number; left: { x: number }; right: { x: number } } };
+    const largest = (res: { faces: Found[] }) =>
+      res.faces.reduce<Found | undefined>((a, f) => (a && a.box.w >= f.box.w ? a : f), undefined);
+    let pairs = 0;
+    for (let i = 0; i < pixels.length; i++) {
+      const [upright, turned] = [largest(j.results[2 * i]), largest(j.results[2 * i + 1])];
+      if (!upright || !turned) continue;
+      pairs++;
+      assert.ok(upright.eyes.left.x < upright.eyes.right.x);
+      const delta = turned.eyes.angle - upright.eyes.angle;
+      assert.ok(Math.abs(delta - 20) < 6, `face ${i}: ${upright.eyes.angle}° upright, ${turned.eyes.angle}° turned`);
+    }
+    console.log(`${pairs} of ${pixels.length} faces found upright and turned`);
+    assert.ok(pairs >= 2, `only ${pairs} faces found in both versions`);
+  },
+});
+
+Deno.test({
   name: "predict: a photo without a face says so (exit 0) and --annotate still writes it; --box bypasses detection",
   sanitizeResources: false,
   fn: async () => {
@@ -232,6 +291,7 @@ Deno.test({
   fn: async () => {
     const cases: [string[], RegExp][] = [
       [[gradient, "--box", "1,1,8,8", "--centre"], /--box and --centre both say where the face is/],
+      [[gradient, "--centre", "--align"], /--align turns detected faces, and --centre skips detection/],
       [[gradient, "--annotate", join(tmp, "x.jpg")], /--annotate writes a PNG: name a \.png file/],
       [[gradient, gradient, "--annotate", join(tmp, "x.png")], /--annotate draws on one photo, got 2/],
     ];

@@ -13,7 +13,7 @@
  * the square predict classifies and the pasted square (the face's true
  * FER2013 crop), recall by face size, false detections, the emotion
  * accuracy of the best committed model on the detector's crops against the
- * true squares, and the margin that maps each detector's box to FER2013's
+ * true squares (and turned by the eyes, as `--align` does), and the margin that maps each detector's box to FER2013's
  * crop (medians), which is where `FER_CROP` in `lib/predict/detect.ts` comes
  * from.
  *
@@ -43,6 +43,7 @@ import {
   type DetectorName,
   detectRaw,
   FER_CROP,
+  findEyes,
   iou,
   loadDetectors,
   mergeDetections,
@@ -240,6 +241,16 @@ await runMain(async () => {
       for (const m of r.matches) if (m.iou >= 0.5) detCrop.set(m, await cropOf(r.s, m.det.crop));
     }
   }
+  // --align: the faces both detectors found, turned so that their eyes are level.
+  const aligned: { s: number; face: number; crop: number; plain: number; angle: number }[] = [];
+  for (const r of results.get("both")!) {
+    for (const m of r.matches) {
+      if (m.iou < 0.5) continue;
+      const eyes = await findEyes(scenes[r.s].photo, m.det);
+      crops.push(await cropGray(scenes[r.s].photo, m.det.crop, IMAGE_SIZE, eyes.angle));
+      aligned.push({ s: r.s, face: m.face, crop: crops.length - 1, plain: detCrop.get(m)!, angle: eyes.angle });
+    }
+  }
   const allRows = scenes.flatMap((sc) => sc.rows);
   const originals = crops.length;
   const pixels = new Uint8Array((crops.length + allRows.length) * PIXELS);
@@ -356,6 +367,14 @@ await runMain(async () => {
     );
   }
 
+  const alignedOk = aligned.filter((a) => predicted(a.crop) === label(a.s, a.face)).length;
+  const plainOk = aligned.filter((a) => predicted(a.plain) === label(a.s, a.face)).length;
+  const tilts = aligned.map((a) => Math.abs(a.angle));
+  const alignLine =
+    `Turned so that the eyes are level (\`--align\`, face-api's 68-point landmarks) the ${aligned.length} ` +
+    `faces both detectors found score ${pct(alignedOk, aligned.length)}, against ${pct(plainOk, aligned.length)} ` +
+    `unturned (the eyes' median tilt was ` +
+    `${median(tilts).toFixed(1)}°, a quarter of the faces over ${quantile(tilts, 0.75).toFixed(1)}°).`;
   const seconds = (performance.now() - started) / 1000;
   const scenesWithFaces = scenes.reduce((n, sc) => n + sc.truth.length, 0);
   const report = `# Face detection on scenes of FER2013 faces
@@ -387,6 +406,8 @@ ${lines.join("\n")}
 
 Accuracy on the true squares of all ${faces} faces: ${pct(trueCorrect, faces)}; on the same faces' original 48×48
 pixels: ${pct(originalCorrect, faces)}.
+
+${alignLine}
 
 ## Recall (IoU ≥ 0.5) by face size
 

@@ -3,6 +3,7 @@
  *
  *     deno task predict group.jpg                         # every face the detectors find
  *     deno task predict group.jpg --annotate out.png      # … and the photo with boxes and emotions drawn
+ *     deno task predict group.jpg --align                 # each face turned so that its eyes are level
  *     deno task predict group.webp --box 120,40,96,96     # a given face box (no detection)
  *     deno task predict face48.png --centre               # the centred square: a photo that is already a face
  *     deno task predict *.jpg --json | jq .               # one JSON object for scripts
@@ -12,7 +13,9 @@
  * Detector, merged; weights read from node_modules), each face is cut out
  * the way FER2013's faces are (the detector's box made square and enlarged
  * by a measured margin; `lib/predict/detect.ts`), grayed and resized to
- * 48×48. `--box x,y,w,h` or `--centre` give the region instead.
+ * 48×48; `--align` also turns it about its centre so that its eyes (from
+ * face-api's 68-point landmarks) are level. `--box x,y,w,h` or `--centre`
+ * give the region instead.
  *
  * A photo in which no face is found is not an error: its line says so (its
  * JSON has `"faces": []`) and the exit status stays 0. A file that cannot be
@@ -46,6 +49,8 @@ import {
   type DetectorChoice,
   DETECTORS,
   type Detectors,
+  type Eyes,
+  findEyes,
   loadDetectors,
 } from "../lib/predict/detect.ts";
 import { type Box, BoxError, cropGray, faceOf, parseBox, type Photo, readPhoto } from "../lib/predict/photo.ts";
@@ -61,6 +66,7 @@ const FLAGS: Flags = {
     choices: DETECTORS,
   },
   minScore: { type: "number", help: "drop detections scoring below this", range: "(0, 1)" },
+  align: { type: "boolean", help: "turn each detected face so that its eyes are level (68-point landmarks)" },
   annotate: { type: "string", help: "write the photo with each face's box and top emotion drawn on it (a .png file)" },
   model: {
     type: "string",
@@ -88,6 +94,7 @@ const DEFAULTS = {
   centre: false,
   detector: "both" as DetectorChoice,
   minScore: DEFAULT_MIN_SCORE,
+  align: false,
   annotate: undefined as string | undefined,
   model: [] as string[],
   tta: "auto" as TtaChoice,
@@ -108,6 +115,8 @@ interface FaceResult {
   box: Box;
   /** The detection it came from (detect mode). */
   detection?: Detection;
+  /** Its eyes, when aligned (`--align`): the crop was turned by their angle. */
+  eyes?: Eyes;
   /** `48 × 48` grayscale bytes. */
   pixels: Uint8Array;
   probabilities: number[];
@@ -145,6 +154,9 @@ function parse(argv: string[]) {
     }
   }
   const mode: CropMode = box ? "box" : v.centre ? "centre" : "detect";
+  if (v.align && mode !== "detect") {
+    throw new UsageError(`--align turns detected faces, and --${mode} skips detection: give one`);
+  }
   return {
     images: v.images,
     models: v.model,
@@ -152,6 +164,7 @@ function parse(argv: string[]) {
     mode,
     detector: v.detector,
     minScore: v.minScore,
+    align: v.align,
     annotate: v.annotate,
     tta: v.tta,
     top: v.top,
@@ -207,7 +220,9 @@ async function facesOf(
   const found = await detectFaces(photo, detectors!, { minScore: args.minScore });
   const faces: FaceResult[] = [];
   for (const d of found) {
-    faces.push({ box: d.crop, detection: d, pixels: await cropGray(photo, d.crop), probabilities: [] });
+    const eyes = args.align ? await findEyes(photo, d) : undefined;
+    const pixels = await cropGray(photo, d.crop, IMAGE_SIZE, eyes?.angle ?? 0);
+    faces.push({ box: d.crop, detection: d, eyes, pixels, probabilities: [] });
   }
   return faces;
 }
@@ -216,7 +231,8 @@ async function facesOf(
 function describeFace(f: FaceResult, i: number, n: number, mode: CropMode): string {
   const at = `${f.box.w}×${f.box.h} at ${f.box.x},${f.box.y}`;
   if (mode !== "detect") return `${mode === "box" ? "box" : "centre crop"} ${at}`;
-  return `face ${i + 1} of ${n}: ${at}, ${f.detection!.detector} ${f.detection!.score.toFixed(2)}`;
+  const turned = f.eyes ? `, turned ${f.eyes.angle.toFixed(1)}°` : "";
+  return `face ${i + 1} of ${n}: ${at}, ${f.detection!.detector} ${f.detection!.score.toFixed(2)}${turned}`;
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
@@ -263,7 +279,7 @@ await runMain(async () => {
       tta: args.tta,
       backend: backend.name,
       crop: args.mode,
-      ...(args.mode === "detect" ? { detector: args.detector, minScore: args.minScore } : {}),
+      ...(args.mode === "detect" ? { detector: args.detector, minScore: args.minScore, align: args.align } : {}),
       results: outcomes.map((o) =>
         o.ok
           ? {
@@ -282,6 +298,15 @@ await runMain(async () => {
                       w: round1(f.detection.box.w),
                       h: round1(f.detection.box.h),
                     },
+                  },
+                }
+                : {}),
+              ...(f.eyes
+                ? {
+                  eyes: {
+                    left: { x: round1(f.eyes.left.x), y: round1(f.eyes.left.y) },
+                    right: { x: round1(f.eyes.right.x), y: round1(f.eyes.right.y) },
+                    angle: round1(f.eyes.angle),
                   },
                 }
                 : {}),

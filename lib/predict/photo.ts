@@ -140,13 +140,36 @@ function bytesOf(b: Uint8Array): Uint8Array {
  * The region `box` of a photo's gray bytes, resized to `size × size`. Parts
  * of the box past the photo's edges repeat its edge pixels, so that a face
  * at the border keeps its place in the square instead of being stretched.
+ * With `angle` (degrees, clockwise positive) the square is turned about its
+ * centre by that angle before it is cut, so that a line at that angle in the
+ * photo comes out level (eye alignment).
  */
-export async function cropGray(photo: Pick<Photo, "gray" | "width" | "height">, box: Box, size = IMAGE_SIZE) {
+export async function cropGray(
+  photo: Pick<Photo, "gray" | "width" | "height">,
+  box: Box,
+  size = IMAGE_SIZE,
+  angle = 0,
+): Promise<Uint8Array> {
   const { gray, width, height } = photo;
   const region = new Uint8Array(box.w * box.h);
-  for (let y = 0; y < box.h; y++) {
-    const sy = Math.min(height - 1, Math.max(0, box.y + y)) * width;
-    for (let x = 0; x < box.w; x++) region[y * box.w + x] = gray[sy + Math.min(width - 1, Math.max(0, box.x + x))];
+  const at = (x: number, y: number) =>
+    gray[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))];
+  if (angle === 0) {
+    for (let y = 0; y < box.h; y++) for (let x = 0; x < box.w; x++) region[y * box.w + x] = at(box.x + x, box.y + y);
+  } else {
+    // Bilinear samples along the turned axes, at the photo's own resolution: sharp then shrinks them with filtering.
+    const cos = Math.cos((angle * Math.PI) / 180), sin = Math.sin((angle * Math.PI) / 180);
+    const cx = box.x + box.w / 2, cy = box.y + box.h / 2;
+    for (let y = 0; y < box.h; y++) {
+      for (let x = 0; x < box.w; x++) {
+        const u = x + 0.5 - box.w / 2, v = y + 0.5 - box.h / 2;
+        const sx = cx + u * cos - v * sin - 0.5, sy = cy + u * sin + v * cos - 0.5;
+        const x0 = Math.floor(sx), y0 = Math.floor(sy), fx = sx - x0, fy = sy - y0;
+        const top = at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx;
+        const bottom = at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx;
+        region[y * box.w + x] = Math.round(top * (1 - fy) + bottom * fy);
+      }
+    }
   }
   const data = await sharp(region, { raw: { width: box.w, height: box.h, channels: 1 } })
     .resize(size, size, { fit: "fill" })
