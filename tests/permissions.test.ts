@@ -5,6 +5,7 @@
  * a command that then works.
  */
 import assert from "node:assert/strict";
+import { shutdownWasm } from "../lib/backend/wasm/init.ts";
 import { join } from "node:path";
 import {
   deniedAccess,
@@ -17,7 +18,6 @@ import {
 import { selectBackend } from "../lib/backend/select.ts";
 import { writeFer2013Csv } from "../lib/data/csv.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { stopWasmThreads } from "./helpers/wasm_threads.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
@@ -210,6 +210,6 @@ Deno.test("under the test set, backend auto probes the optional tfjs-node and fa
     if (info.name === "wasm") assert.equal(info.threads, 2, info.notes.join("; ")); // the worker file was written
     for (const note of info.notes) assert.doesNotMatch(note, /Requires \w+ access|NotCapable/);
   } finally {
-    await stopWasmThreads();
+    await shutdownWasm();
   }
 });

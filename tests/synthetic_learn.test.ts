@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { shutdownWasm } from "../lib/backend/wasm/init.ts";
 import { selectBackend } from "../lib/backend/select.ts";
 import { USAGES } from "../lib/data/fer2013.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
@@ -13,9 +14,10 @@ import { evaluate } from "../lib/eval/metrics.ts";
 import { batchNormalization } from "../lib/models/batch_norm.ts";
 import { makeRng } from "../lib/rng.ts";
 import { train } from "../lib/train/loop.ts";
-import { stopWasmThreads } from "./helpers/wasm_threads.ts";
 
-const init = (seed: number) => tf.initializers.heNormal({ seed });
+// Seeds from 1: TF.js takes a falsy seed (0) as "unseeded" and draws from Math.random, which made this test's
+// accuracy swing between 49% and 88% from run to run.
+const init = (seed: number) => tf.initializers.heNormal({ seed: seed + 1 });
 
 function smallCnn(): tf.LayersModel {
   const m = tf.sequential();
@@ -84,7 +86,7 @@ Deno.test({
       assert.ok(cnn >= 0.6, `CNN accuracy ${cnn}`);
       assert.ok(cnn - lin >= 0.2, `CNN ${cnn} should beat linear ${lin} by 20 points`);
     } finally {
-      await stopWasmThreads();
+      await shutdownWasm();
     }
   },
 });

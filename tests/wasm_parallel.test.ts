@@ -4,11 +4,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
+import { shutdownWasm } from "../lib/backend/wasm/init.ts";
 import { selectBackend } from "../lib/backend/select.ts";
 import { rowThreads } from "../lib/backend/wasm/parallel.ts";
 import { fusedBatchNorm } from "../lib/models/batch_norm.ts";
 import { makeRng } from "../lib/rng.ts";
-import { stopWasmThreads } from "./helpers/wasm_threads.ts";
 
 function close(a: Float32Array, b: Float32Array, tol: number, what: string) {
   assert.equal(a.length, b.length, what);
@@ -52,7 +52,7 @@ Deno.test({
       await tf.setBackend("wasm");
       ["x", "filter", "gamma", "beta"].forEach((name, i) => close(results[0][i], results[1][i], 5e-4, `d${name}`));
     } finally {
-      await stopWasmThreads();
+      await shutdownWasm();
     }
     assert.equal(rowThreads(), 1, "the row kernels' helper thread outlived stopWasmThreads");
   },

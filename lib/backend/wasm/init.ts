@@ -40,6 +40,7 @@ import {
   workersExited,
 } from "./threads.ts";
 import { stopGemm } from "./gemm_pool.ts";
+import { stopRowPool } from "./parallel.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -312,6 +313,7 @@ export async function shutdownWasm(): Promise<void> {
   const { module, result } = current;
   current = null;
   stopGemm(); // ferlab's kernel helpers map this module's memory
+  stopRowPool(); // its helper waits in Atomics.wait, where nothing else would end it
 
   const pool = module.PThread;
   const exited = workersExited(
