@@ -91,6 +91,12 @@ Deno.test("ferCrop makes a detector's box square with its measured margin; iou; 
   const left = det("tiny", 0.5, { x: 20, y: 40, w: 60, h: 60 });
   const merged = mergeDetections([rightAgain, left, right]);
   assert.deepEqual(merged, [left, right], "the stronger of two detections of one face, faces left to right");
+  // A part of a face found inside its detection (IoU small, but all of it inside) is not another face.
+  const part = det("ssd", 0.4, { x: 310, y: 70, w: 25, h: 30 });
+  assert.ok(iou(part.crop, right.crop) < 0.3);
+  assert.deepEqual(mergeDetections([part, right]), [right]);
+  const neighbour = det("ssd", 0.4, { x: 400, y: 50, w: 60, h: 80 });
+  assert.deepEqual(mergeDetections([neighbour, right]), [right, neighbour], "a face beside it stays");
 });
 
 Deno.test("cropGray repeats edge pixels for a square past the photo's border; randomLayout places disjoint squares inside", async () => {

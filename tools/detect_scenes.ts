@@ -145,8 +145,8 @@ await runMain(async () => {
   const where = await locateData({ data: args.data, root: ROOT });
   if (where.kind === "synthetic") {
     throw new UsageError(
-      "detect_scenes needs FER2013's faces (a detector finds no face in the synthetic drawings): pass --data PATH " +
-        "or put fer2013.csv in data/",
+      "detect_scenes measures on FER2013's faces, not the synthetic drawings: pass --data PATH or put fer2013.csv " +
+        "in data/",
     );
   }
   const { data, path } = await loadData({

@@ -28,8 +28,10 @@ const escapeXml = (s: string) =>
 export function overlaySvg(width: number, height: number, marks: readonly Mark[]): string {
   // Lines and text scale with the photo so that they stay visible on a large one and do not swamp a small one.
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 250));
-  const font = Math.max(11, Math.round(Math.min(width, height) / 32));
+  const most = Math.max(11, Math.round(Math.min(width, height) / 32));
   const parts = marks.map(({ box, label }) => {
+    // No wider than its box where it can, so that the labels of faces side by side do not cover each other.
+    const font = Math.max(10, Math.min(most, Math.round(box.w / (0.6 * label.length))));
     const x = Math.max(0, box.x), y = Math.max(0, box.y);
     const w = Math.min(width, box.x + box.w) - x, h = Math.min(height, box.y + box.h) - y;
     const textW = Math.ceil(label.length * font * 0.6) + 2 * stroke;

@@ -47,10 +47,11 @@ const WEIGHTS: Record<DetectorName | "landmarks", string> = {
 };
 
 /**
- * Default score below which a detection is dropped. On 300 scenes of
- * `tools/detect_scenes.ts` (seed 2) the merged detectors found 80% of the
- * faces at 0.3 with 4 false detections, 72% at face-api's default 0.5 (2
- * false), 84% at 0.2 (7 false).
+ * Default score below which a detection is dropped. On the 200 scenes of
+ * reports/detect_scenes.md the merged detectors find 83% of the faces at 0.3
+ * with one false detection, 72% at face-api's default 0.5 (none), 86% at 0.2
+ * (one). 0.3 rather than 0.2: these scenes hold less face-like clutter than
+ * real photos, whose faces (sharp, with hair and shoulders) score high anyway.
  */
 export const DEFAULT_MIN_SCORE = 0.3;
 
@@ -181,16 +182,26 @@ export function iou(a: RealBox, b: RealBox): number {
   return inter / (a.w * a.h + b.w * b.h - inter);
 }
 
+/** The share of the smaller box that lies inside the other. */
+export function containment(a: RealBox, b: RealBox): number {
+  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
+  return w <= 0 || h <= 0 ? 0 : (w * h) / Math.min(a.w * a.h, b.w * b.h);
+}
+
 /**
  * One detection per face from several detectors' lists: the highest score
  * first, then every detection whose crop overlaps a kept one by IoU ≥
- * `overlap` is dropped. Sorted left to right (then top to bottom) so that
- * face numbers read like the photo.
+ * `overlap`, or lies mostly (≥ `nested`) inside one or around one, is
+ * dropped: the two detectors' crops of one face differ in size more than IoU
+ * alone allows for, and a detector sometimes also finds a part of a face.
+ * Sorted left to right (then top to bottom) so that face numbers read like
+ * the photo.
  */
-export function mergeDetections(detections: readonly Detection[], overlap = 0.3): Detection[] {
+export function mergeDetections(detections: readonly Detection[], overlap = 0.3, nested = 0.7): Detection[] {
   const kept: Detection[] = [];
   for (const d of [...detections].sort((a, b) => b.score - a.score)) {
-    if (kept.every((k) => iou(k.crop, d.crop) < overlap)) kept.push(d);
+    if (kept.every((k) => iou(k.crop, d.crop) < overlap && containment(k.crop, d.crop) < nested)) kept.push(d);
   }
   return kept.sort((a, b) => a.crop.x - b.crop.x || a.crop.y - b.crop.y);
 }
