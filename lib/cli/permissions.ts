@@ -171,7 +171,10 @@ function commandLine(ctx: HintContext, added: Map<string, string[]>, args: strin
     const own = set ? ctx.config.permissions?.[set]?.[k] : undefined;
     return Array.isArray(own) ? own.map(String) : [];
   };
+  // A set granting a kind wholesale (`"read": true`) needs no flag for it: a list would narrow it to the list.
+  const everything = (k: string) => set !== undefined && ctx.config.permissions?.[set]?.[k] === true;
   for (const k of ["read", "write"]) {
+    if (everything(k)) continue;
     const own = ownOf(k).map((p) => resolve(ctx.root, p));
     for (const { path } of argumentPaths(ctx)) {
       if (own.some((o) => within(path, o)) || !ctx.granted?.(k, path)) continue;
@@ -180,10 +183,12 @@ function commandLine(ctx: HintContext, added: Map<string, string[]>, args: strin
     }
   }
   const order = (k: string) => ["read", "write"].includes(k) ? k : `~${k}`;
-  const flags = [...added].sort(([a], [b]) => order(a).localeCompare(order(b))).map(([k, values]) => {
-    const own = ownOf(k).map((p) => PATH_KINDS.has(k) && !atRoot && !isAbsolute(p) ? join(ctx.root, p) : p);
-    return `--allow-${k}=${[...own, ...values].map(shellQuote).join(",")}`;
-  });
+  const flags = [...added].filter(([k]) => !everything(k)).sort(([a], [b]) => order(a).localeCompare(order(b))).map(
+    ([k, values]) => {
+      const own = ownOf(k).map((p) => PATH_KINDS.has(k) && !atRoot && !isAbsolute(p) ? join(ctx.root, p) : p);
+      return `--allow-${k}=${[...own, ...values].map(shellQuote).join(",")}`;
+    },
+  );
   const script = atRoot ? relative(ctx.root, ctx.script) : ctx.script;
   const config = atRoot ? [] : ["--config", join(ctx.root, "deno.json")];
   return [
