@@ -29,6 +29,7 @@ import {
 import { type Box, cropGray, readPhoto } from "../lib/predict/photo.ts";
 import { makeScene, randomLayout, scenePng } from "../lib/predict/scenes.ts";
 import { makeRng } from "../lib/rng.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
 import { runScript } from "./helpers/run_script.ts";
 
 await tf.setBackend("cpu");
@@ -308,10 +309,22 @@ Deno.test({
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
     // Outside the tools set's writable folders: the one command that grants it, before the model loads.
-    const denied = await predictTool([gradient, "--annotate", join(tmp, "denied.png")], []);
+    const target = join(tmp, "denied.png");
+    const denied = await predictTool([gradient, "--annotate", target], []);
     assert.equal(denied.code, 1);
-    assert.match(denied.stderr, /--allow-write=.*denied\.png/);
     assert.doesNotMatch(denied.stderr, /backend:/);
+    // …and that command works: the tools set reads everything, so the hint must not narrow reads to a list.
+    const suggested = /so run: deno run (.*)$/m.exec(denied.stderr)?.[1].split(" ");
+    assert.ok(suggested, denied.stderr);
+    assert.ok(!suggested.some((a) => a.startsWith("--allow-read")), suggested.join(" "));
+    const again = await new Deno.Command(denoCommand(), {
+      args: ["run", ...suggested],
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(again.code, 0, new TextDecoder().decode(again.stderr));
+    assert.equal((await sharp(target).metadata()).width, 400);
   },
 });
 

@@ -17,6 +17,12 @@
  * face-api's 68-point landmarks) are level. `--box x,y,w,h` or `--centre`
  * give the region instead.
  *
+ * A face at the photo's edge may get a box reaching past it (negative x or
+ * y in the JSON): the missing part repeats the edge pixels, so that the face
+ * keeps its place in the square. `--annotate` writes one PNG;
+ * the task's permission set may write only .cache/, so another path stops at
+ * once with the `deno run` command that grants it.
+ *
  * A photo in which no face is found is not an error: its line says so (its
  * JSON has `"faces": []`) and the exit status stays 0. A file that cannot be
  * read gets an error naming it and the other photos are still predicted; the
@@ -25,7 +31,7 @@
  * @module
  */
 import { isAbsolute, resolve } from "node:path";
-import { writeFileAtomic } from "../lib/atomic_write.ts";
+import { isWriteFault, WriteError } from "../lib/atomic_write.ts";
 import {
   type BackendChoice,
   BACKENDS,
@@ -340,7 +346,11 @@ await runMain(async () => {
       }%`;
       return { box: f.box, label };
     });
-    await writeFileAtomic(args.annotate, await annotatedPng(annotated, marks));
+    const png = await annotatedPng(annotated, marks);
+    // Written in place, not through a temp file beside it: a task's set may grant this one file and not its folder.
+    await Deno.writeFile(args.annotate, png).catch((e) => {
+      throw isWriteFault(e) ? new WriteError(args.annotate!, e) : e;
+    });
     console.error(`annotated: ${args.annotate}`);
   }
   const failed = outcomes.filter((o) => !o.ok).length;
