@@ -308,12 +308,12 @@ Deno.test({
       assert.match(r.stderr, message);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
-    // Outside the tools set's writable folders: the one command that grants it, before the model loads.
+    // Outside the predict set's writable folders: the one command that grants it, before the model loads.
     const target = join(tmp, "denied.png");
     const denied = await predictTool([gradient, "--annotate", target], []);
     assert.equal(denied.code, 1);
     assert.doesNotMatch(denied.stderr, /backend:/);
-    // …and that command works: the tools set reads everything, so the hint must not narrow reads to a list.
+    // …and that command works: the predict set reads everything, so the hint must not narrow reads to a list.
     const suggested = /so run: deno run (.*)$/m.exec(denied.stderr)?.[1].split(" ");
     assert.ok(suggested, denied.stderr);
     assert.ok(!suggested.some((a) => a.startsWith("--allow-read")), suggested.join(" "));
