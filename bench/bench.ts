@@ -370,6 +370,7 @@ async function benchData(): Promise<BenchJson> {
   const freshKeys = new Set(fresh.results.map(key));
   return {
     ...old,
+    cpu: fresh.cpu, // the CPU of the rows measured now; --note says which rows are older
     runs: [...old.runs.filter((r) => !freshKeys.has(key(r))), ...fresh.runs],
     results: [...old.results.filter((r) => !freshKeys.has(key(r))), ...fresh.results],
     remeasured: [...(old.remeasured ?? []), { date: fresh.date, only: args.only, seconds: fresh.seconds }],
@@ -408,8 +409,9 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
     group: r.model as string,
   }));
   /** ferlab's wasm and native rows against PyTorch's for each model (measured back to back). */
+  // whole batches only (PyTorch rows have no micro-batch field)
   const find = (model: string, label: string) =>
-    modelRows.find((r) => r.model === model && r.label === label && (r.micro as number) >= (r.batch as number));
+    modelRows.find((r) => r.model === model && r.label === label && !(Number(r.micro) < Number(r.batch)));
   const ratio = (a?: Record<string, unknown>, b?: Record<string, unknown>) =>
     a?.ok && b?.ok && a.trainImagesPerSec && b.trainImagesPerSec
       ? `${((a.trainImagesPerSec as number) / (b.trainImagesPerSec as number)).toFixed(2)}×`
