@@ -105,6 +105,27 @@ export function nativeKernels(dnnl: Dnnl, wasm: Record<string, KernelFn>): Recor
       return wasm[name](args);
     };
 
+  /** A fresh output of `shape` that oneDNN's convolution `op` writes from inputs `a` and `b` (and `bias`). */
+  const runConv = (
+    backend: WasmBackend,
+    op: number,
+    g: Int32Array,
+    shape: number[],
+    a: tf.TensorInfo,
+    b: tf.TensorInfo,
+    bias?: tf.TensorInfo,
+  ): tf.TensorInfo => {
+    const out = backend.makeOutput(shape, "float32");
+    try {
+      const c = bias ? offset(backend, bias) : 0;
+      dnnl.conv(op, heapOf(backend), g, offset(backend, a), offset(backend, b), c, offset(backend, out));
+    } catch (e) {
+      backend.disposeData(out.dataId);
+      throw e;
+    }
+    return out;
+  };
+
   const conv = (name: string, fused: boolean) =>
     withFallback(name, ({ inputs, backend, attrs = {} }) => {
       const { x, filter, bias, preluActivationWeights } = inputs;
@@ -114,24 +135,9 @@ export function nativeKernels(dnnl: Dnnl, wasm: Record<string, KernelFn>): Recor
       if (!(activation in ACTIVATIONS) || preluActivationWeights) return `activation ${activation}`;
       if (bias && sizeOf(bias.shape) !== info.outChannels) return "bias not per channel";
       const slope = Number(attrs.leakyreluAlpha ?? 0.2);
-      const y = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], "float32");
       const g = geometry(info, ACTIVATIONS[activation], Boolean(bias), slope);
-      try {
-        const b = bias ? offset(backend, bias) : 0;
-        dnnl.conv(
-          OP.convForward,
-          heapOf(backend),
-          g,
-          offset(backend, x),
-          offset(backend, filter),
-          b,
-          offset(backend, y),
-        );
-      } catch (e) {
-        backend.disposeData(y.dataId);
-        throw e;
-      }
-      return y;
+      const yShape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
+      return runConv(backend, OP.convForward, g, yShape, x, filter, bias);
     });
 
   return {
@@ -142,47 +148,16 @@ export function nativeKernels(dnnl: Dnnl, wasm: Record<string, KernelFn>): Recor
       const { dy, filter } = inputs;
       const info = convInfo((attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape, filter.shape, attrs);
       if (info.dataFormat !== "channelsLast") return "NCHW";
-      const dx = backend.makeOutput([info.batchSize, info.inHeight, info.inWidth, info.inChannels], "float32");
-      try {
-        dnnl.conv(
-          OP.convBackwardData,
-          heapOf(backend),
-          geometry(info, 0, false),
-          offset(backend, dy),
-          offset(backend, filter),
-          0,
-          offset(backend, dx),
-        );
-      } catch (e) {
-        backend.disposeData(dx.dataId);
-        throw e;
-      }
-      return dx;
+      const dxShape = [info.batchSize, info.inHeight, info.inWidth, info.inChannels];
+      return runConv(backend, OP.convBackwardData, geometry(info, 0, false), dxShape, dy, filter);
     }),
 
     Conv2DBackpropFilter: withFallback("Conv2DBackpropFilter", ({ inputs, backend, attrs = {} }) => {
       const { x, dy } = inputs;
       const info = convInfo(x.shape, (attrs as unknown as tf.Conv2DBackpropFilterAttrs).filterShape, attrs);
       if (info.dataFormat !== "channelsLast") return "NCHW";
-      const dw = backend.makeOutput(
-        [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels],
-        "float32",
-      );
-      try {
-        dnnl.conv(
-          OP.convBackwardWeights,
-          heapOf(backend),
-          geometry(info, 0, false),
-          offset(backend, x),
-          offset(backend, dy),
-          0,
-          offset(backend, dw),
-        );
-      } catch (e) {
-        backend.disposeData(dw.dataId);
-        throw e;
-      }
-      return dw;
+      const dwShape = [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels];
+      return runConv(backend, OP.convBackwardWeights, geometry(info, 0, false), dwShape, x, dy);
     }),
 
     [BN_FORWARD]: withFallback(BN_FORWARD, ({ inputs, backend, attrs = {} }) => {
