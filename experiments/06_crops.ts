@@ -34,7 +34,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import type { AugmentConfig } from "../lib/data/augment.ts";
+import { AUGMENT_PRESETS } from "../lib/data/augment.ts";
 import { cropAugmentation } from "../lib/data/crops.ts";
 import { IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { measureArchitectures } from "../lib/harness/costs.ts";
@@ -51,15 +51,7 @@ const ARCHITECTURES: Record<"vgg" | "wide", Partial<DeepConfig>> = {
 };
 
 // ## The transform before cropping: small rotations, shifts and zooms, and flips
-const TRANSFORM: AugmentConfig = {
-  rotationRange: 10,
-  widthShiftRange: 0.1,
-  heightShiftRange: 0.1,
-  zoomRange: 0.1,
-  shearRange: 0,
-  horizontalFlip: true,
-  fillMode: "nearest",
-};
+const TRANSFORM = AUGMENT_PRESETS.standard; // rotation ±10°, shifts and zoom ±10%, flip
 
 interface Config extends CommonConfig {
   arch: keyof typeof ARCHITECTURES;
