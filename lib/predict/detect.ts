@@ -27,14 +27,35 @@ import * as tf from "@tensorflow/tfjs";
 import * as faceapi from "@vladmandic/face-api/dist/face-api.node-wasm.js";
 import sharp from "sharp";
 import { UserError } from "../errors.ts";
-import type { Box } from "./photo.ts";
+import {
+  DEFAULT_MIN_SCORE,
+  DETECT_MAX_SIDE,
+  type Detection,
+  type DetectorChoice,
+  type DetectorName,
+  detectorNames,
+  ferCrop,
+  mergeDetections,
+  TINY_INPUT,
+} from "./fer_crop.ts";
 
-/** The detectors: SSD MobileNetV1, face-api's Tiny Face Detector, or both merged. */
-export const DETECTORS = ["both", "ssd", "tiny"] as const;
-/** One of {@link DETECTORS}. */
-export type DetectorChoice = typeof DETECTORS[number];
-/** A single detector network. */
-export type DetectorName = Exclude<DetectorChoice, "both">;
+// The geometry lives in fer_crop.ts so that the browser demo bundles it without TF.js's Node build or sharp.
+export {
+  containment,
+  DEFAULT_MIN_SCORE,
+  DETECT_MAX_SIDE,
+  type Detection,
+  type DetectorChoice,
+  type DetectorName,
+  detectorNames,
+  DETECTORS,
+  FER_CROP,
+  ferCrop,
+  iou,
+  mergeDetections,
+  type RealBox,
+  TINY_INPUT,
+} from "./fer_crop.ts";
 
 /** Where the package keeps its weights (`nodeModulesDir: "auto"` puts the package there). */
 export const MODEL_DIR = new URL("../../node_modules/@vladmandic/face-api/model/", import.meta.url).pathname;
@@ -46,67 +67,8 @@ const WEIGHTS: Record<DetectorName | "landmarks", string> = {
   landmarks: "face_landmark_68_model",
 };
 
-/**
- * Default score below which a detection is dropped. On the 200 scenes of
- * reports/detect_scenes.md the merged detectors find 83% of the faces at 0.3
- * with one false detection, 72% at face-api's default 0.5 (none), 86% at 0.2
- * (one). 0.3 rather than 0.2: these scenes hold less face-like clutter than
- * real photos, whose faces (sharp, with hair and shoulders) score high anyway.
- */
-export const DEFAULT_MIN_SCORE = 0.3;
-
-/**
- * Side of the image the detectors are shown, at most: both shrink their input
- * to 512 (SSD) or 608 (tiny, {@link TINY_INPUT}) pixels with bilinear resampling, which aliases
- * when it shrinks a large photo many times over, so sharp (which filters)
- * does most of the shrinking first.
- */
-export const DETECT_MAX_SIDE = 1024;
-
-/**
- * How a detector's box maps to the square a FER2013 face is cropped to:
- * `side = scale·√(w·h)`, centre moved by `(dx, dy)·√(w·h)`. Measured by
- * `tools/detect_scenes.ts` as the medians over detections of PublicTest
- * faces pasted at known squares (seed 2, 300 scenes). SSD's box is narrow and
- * tall (h/w ≈ 1.3): the FER square is about as tall and 28% wider. The tiny
- * detector's box is about the square's size but sits lower by a tenth of it:
- * FER2013's crops keep the forehead and cut below the chin.
- */
-export const FER_CROP: Record<DetectorName, { scale: number; dx: number; dy: number }> = {
-  ssd: { scale: 1.121, dx: 0.012, dy: -0.011 },
-  tiny: { scale: 1.011, dx: 0.017, dy: -0.109 },
-};
-
-/**
- * The tiny detector's input side (a multiple of 32). On 100 scenes of
- * `tools/detect_scenes.ts` (seed 3) it found 72% of the faces at 608 against
- * 62% at face-api's default 416 (82% against 79% merged with SSD), with no
- * more false detections, for about 100 ms more a photo.
- */
-export const TINY_INPUT = 608;
-
 /** A face detector's weights could not be read. */
 export class DetectorError extends UserError {}
-
-/** A box with fractional pixel coordinates. */
-export interface RealBox {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-/** One detected face, in pixels of the photo it was found in. */
-export interface Detection {
-  /** The network that found it. */
-  detector: DetectorName;
-  /** Its confidence, 0–1. */
-  score: number;
-  /** The detector's own box. */
-  box: RealBox;
-  /** The FER2013-style square around it (may reach past the photo's edges). */
-  crop: Box;
-}
 
 /** An upright photo as interleaved RGB bytes. */
 export interface RgbImage {
@@ -121,11 +83,6 @@ export interface Detectors {
 }
 
 const loaded = new Set<DetectorName | "landmarks">();
-
-/** The networks a choice runs. */
-export function detectorNames(choice: DetectorChoice): DetectorName[] {
-  return choice === "both" ? ["ssd", "tiny"] : [choice];
-}
 
 /** Reads a TF.js weights manifest and its shards from {@link MODEL_DIR}. */
 async function readWeightMap(stem: string): Promise<tf.NamedTensorMap> {
@@ -161,49 +118,6 @@ export async function loadDetectors(choice: DetectorChoice): Promise<Detectors> 
     loaded.add(name);
   }
   return { names };
-}
-
-/** The FER2013-style square for a detector's box, rounded to whole pixels. */
-export function ferCrop(detector: DetectorName, box: RealBox): Box {
-  const { scale, dx, dy } = FER_CROP[detector];
-  const unit = Math.sqrt(box.w * box.h);
-  const side = Math.max(1, Math.round(scale * unit));
-  const cx = box.x + box.w / 2 + dx * unit;
-  const cy = box.y + box.h / 2 + dy * unit;
-  return { x: Math.round(cx - side / 2), y: Math.round(cy - side / 2), w: side, h: side };
-}
-
-/** Intersection over union of two boxes. */
-export function iou(a: RealBox, b: RealBox): number {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  return inter / (a.w * a.h + b.w * b.h - inter);
-}
-
-/** The share of the smaller box that lies inside the other. */
-export function containment(a: RealBox, b: RealBox): number {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  return w <= 0 || h <= 0 ? 0 : (w * h) / Math.min(a.w * a.h, b.w * b.h);
-}
-
-/**
- * One detection per face from several detectors' lists: the highest score
- * first, then every detection whose crop overlaps a kept one by IoU ≥
- * `overlap`, or lies mostly (≥ `nested`) inside one or around one, is
- * dropped: the two detectors' crops of one face differ in size more than IoU
- * alone allows for, and a detector sometimes also finds a part of a face.
- * Sorted left to right (then top to bottom) so that face numbers read like
- * the photo.
- */
-export function mergeDetections(detections: readonly Detection[], overlap = 0.3, nested = 0.7): Detection[] {
-  const kept: Detection[] = [];
-  for (const d of [...detections].sort((a, b) => b.score - a.score)) {
-    if (kept.every((k) => iou(k.crop, d.crop) < overlap && containment(k.crop, d.crop) < nested)) kept.push(d);
-  }
-  return kept.sort((a, b) => a.crop.x - b.crop.x || a.crop.y - b.crop.y);
 }
 
 /** Options of {@link detectFaces}. */

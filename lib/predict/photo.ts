@@ -19,6 +19,7 @@
 import sharp from "sharp";
 import { DataError, IMAGE_SIZE } from "../data/fer2013.ts";
 import { UserError } from "../errors.ts";
+import { cropRegion } from "./fer_crop.ts";
 
 /** A face box in pixels of the upright photo: left, top, width, height. */
 export interface Box {
@@ -150,27 +151,7 @@ export async function cropGray(
   size = IMAGE_SIZE,
   angle = 0,
 ): Promise<Uint8Array> {
-  const { gray, width, height } = photo;
-  const region = new Uint8Array(box.w * box.h);
-  const at = (x: number, y: number) =>
-    gray[Math.min(height - 1, Math.max(0, y)) * width + Math.min(width - 1, Math.max(0, x))];
-  if (angle === 0) {
-    for (let y = 0; y < box.h; y++) for (let x = 0; x < box.w; x++) region[y * box.w + x] = at(box.x + x, box.y + y);
-  } else {
-    // Bilinear samples along the turned axes, at the photo's own resolution: sharp then shrinks them with filtering.
-    const cos = Math.cos((angle * Math.PI) / 180), sin = Math.sin((angle * Math.PI) / 180);
-    const cx = box.x + box.w / 2, cy = box.y + box.h / 2;
-    for (let y = 0; y < box.h; y++) {
-      for (let x = 0; x < box.w; x++) {
-        const u = x + 0.5 - box.w / 2, v = y + 0.5 - box.h / 2;
-        const sx = cx + u * cos - v * sin - 0.5, sy = cy + u * sin + v * cos - 0.5;
-        const x0 = Math.floor(sx), y0 = Math.floor(sy), fx = sx - x0, fy = sy - y0;
-        const top = at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx;
-        const bottom = at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx;
-        region[y * box.w + x] = Math.round(top * (1 - fy) + bottom * fy);
-      }
-    }
-  }
+  const region = cropRegion(photo.gray, photo.width, photo.height, box, angle);
   const data = await sharp(region, { raw: { width: box.w, height: box.h, channels: 1 } })
     .resize(size, size, { fit: "fill" })
     .grayscale()
