@@ -53,6 +53,8 @@ export interface Fingerprint {
   labelSmoothing: number;
   /** mixup's α, present only when mixup is on. */
   mixup?: number;
+  /** Distillation's teacher weight and teachers, present only when distilling. */
+  softTargets?: string;
 }
 
 /** The JSON part of a checkpoint. */

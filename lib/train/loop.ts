@@ -31,6 +31,7 @@ import type { LrSchedule } from "./lr_schedule.ts";
 import { mixBatch } from "./mixup.ts";
 import { Progress } from "./progress.ts";
 import { restoreTraining } from "./resume.ts";
+import { checkSoftTargets, mixTargets, type SoftTargets } from "./soft_targets.ts";
 import { dropoutLayers, type OutputKind, outputKind, trainStep } from "./step.ts";
 import { evaluateLoss } from "./validate.ts";
 
@@ -81,6 +82,8 @@ export interface TrainOptions {
   augment?: (x: tf.Tensor4D, rng: Rng) => tf.Tensor4D;
   /** mixup's Beta(α, α) parameter: every batch mixed with a permutation of itself, labels too (0 or absent = off). */
   mixup?: number;
+  /** Knowledge distillation: a teacher's distribution per image, mixed into the one-hot labels (see `soft_targets.ts`). */
+  softTargets?: SoftTargets;
   /** Source of all randomness (batch order, augmentation, dropout). */
   rng: Rng;
   /** Callbacks, called after each epoch in order. */
@@ -157,6 +160,7 @@ function checkOptions(o: TrainOptions, imageSize: number) {
   const mixup = o.mixup ?? 0;
   if (!(mixup >= 0 && Number.isFinite(mixup))) throw new RangeError(`mixup must be a finite number ≥ 0, got ${mixup}`);
   if (o.trainRows.length === 0) throw new RangeError("no training rows");
+  if (o.softTargets) checkSoftTargets(o.softTargets, o.trainRows, o.model.outputs[0].shape.at(-1)!);
   if (o.data.pixels.length !== o.data.labels.length * imageSize * imageSize) {
     throw new DataError(
       "training data",
@@ -288,6 +292,7 @@ function setUp(opts: TrainOptions): Run {
       labelSmoothing,
       // Only when on, so that checkpoints made before mixup existed still resume.
       ...(opts.mixup ? { mixup: opts.mixup } : {}),
+      ...(opts.softTargets ? { softTargets: `${opts.softTargets.weight}:${opts.softTargets.id}` } : {}),
     },
     t0,
   };
@@ -335,7 +340,8 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
   for (const [b, [s, e]] of bounds.entries()) {
     if (opts.lrSchedule && b > 0) setLearningRate(optimizer, opts.lrSchedule(firstStep + b));
     const x = toImageTensor(data.pixels, order, s, e, imageSize);
-    const y = oneHot(data.labels, order, s, e, numClasses);
+    const truth = oneHot(data.labels, order, s, e, numClasses);
+    const y = opts.softTargets ? mixTargets(truth, opts.softTargets, order, s, e) : truth;
     const xa = fitToInput(opts.augment ? opts.augment(x, state.rng) : x, run.inputSize);
     const mixed = opts.mixup ? mixBatch(xa, y, opts.mixup, state.rng) : { x: xa, y };
     const r = await trainStep(model, optimizer, mixed.x, mixed.y, {
@@ -345,7 +351,7 @@ async function runEpoch(run: Run, state: State, epoch: number): Promise<EpochLog
       dropoutRng: state.rng,
       weightDecay: opts.weightDecay,
     });
-    tf.dispose([...new Set([x, xa, mixed.x, y, mixed.y])]);
+    tf.dispose([...new Set([x, xa, mixed.x, truth, y, mixed.y])]);
     lossSum += r.loss * (e - s);
     correct += r.correct;
     done += e - s;
