@@ -23,8 +23,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
 import type { AugmentPresetName } from "../lib/data/augment.ts";
-import { BUDGET_FLAGS, type BudgetConfig, planBudgetedRun } from "../lib/harness/budget.ts";
-import { budgetReport } from "../lib/harness/budget_report.ts";
+import { BUDGET_FLAGS, type BudgetConfig, planBudgetedRun } from "../lib/budget/plan.ts";
+import { budgetReport } from "../lib/budget/report.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { BUDGET_VGG, buildDeep } from "../lib/models/deep.ts";
 import { getLearningRate } from "../lib/train/learning_rate.ts";

@@ -4,7 +4,7 @@
  * schedule that results (pure functions of the plan).
  */
 import assert from "node:assert/strict";
-import { type BudgetRecord, BudgetReplanner, scheduleOf } from "../lib/harness/budget.ts";
+import { type BudgetRecord, BudgetReplanner, scheduleOf } from "../lib/budget/plan.ts";
 import type { EpochLog } from "../lib/train/callbacks.ts";
 
 /** 5 minutes, 10 steps per epoch, a probe of 1 s per step: 15 s per epoch with its extras → 17 epochs. */

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { accuracyVsMinutesChart, minutesTable, readHistories, seriesOf } from "../lib/harness/accuracy_minutes.ts";
-import type { BudgetRecord } from "../lib/harness/budget.ts";
-import { ablationSection, budgetOutcome, scheduleChart } from "../lib/harness/budget_report.ts";
+import { accuracyVsMinutesChart, minutesTable, readHistories, seriesOf } from "../lib/budget/accuracy_minutes.ts";
+import type { BudgetRecord } from "../lib/budget/plan.ts";
+import { ablationSection, budgetOutcome, scheduleChart } from "../lib/budget/report.ts";
 import { compileSpec, renderSvg } from "../lib/report/render.ts";
 import type { TrainResult } from "../lib/train/loop.ts";
 

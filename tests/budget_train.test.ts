@@ -13,7 +13,9 @@ import { getLearningRate } from "../lib/train/learning_rate.ts";
 import { oneCycle } from "../lib/train/lr_schedule.ts";
 import { trainStep } from "../lib/train/step.ts";
 import { addWeightDecay, WeightDecayError } from "../lib/train/weight_decay.ts";
-import { evaluateWithFlip, mirroredImages } from "../lib/harness/flip_tta.ts";
+import { evaluateWithFlip } from "../lib/budget/by_usage.ts";
+import { gatherImages } from "../lib/eval/ensemble.ts";
+import { transformImages, ttaViews } from "../lib/eval/tta.ts";
 import { leftRightImages } from "./helpers/left_right.ts";
 
 await tf.setBackend("cpu");
@@ -21,6 +23,10 @@ await tf.setBackend("cpu");
 const SIZE = 8;
 
 const leftRight = (n: number, seed: number) => leftRightImages(n, seed, { size: SIZE });
+
+/** `rows` of square `side × side` images, each mirrored left–right by eval's flip view. */
+const mirroredImages = (pixels: Uint8Array, rows: ArrayLike<number>, side: number) =>
+  transformImages(gatherImages(pixels, rows, side), side, ttaViews("flip")[1]);
 
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 

@@ -1,5 +1,5 @@
 /**
- * The report sections of a budgeted run (see `budget.ts`): how the run
+ * The report sections of a budgeted run (see `plan.ts`): how the run
  * ended against its budget, the plan it measured and chose, the learning-rate
  * schedule as a chart, and a table of the ablation runs found beside it.
  *
@@ -20,10 +20,10 @@ import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
 import { accuracyVsMinutesChart, minutesTable, readHistories } from "./accuracy_minutes.ts";
-import { type Budgeted, type BudgetRecord, scheduleOf } from "./budget.ts";
-import type { Experiment } from "./experiment.ts";
-import type { ReportExtras } from "./report.ts";
-import { testsByUsage, usageSection } from "./usage_tests.ts";
+import { type Budgeted, type BudgetRecord, scheduleOf } from "./plan.ts";
+import type { Experiment } from "../harness/experiment.ts";
+import type { ReportExtras } from "../harness/report.ts";
+import { testsByUsage, usageSection } from "./by_usage.ts";
 
 /** How a budgeted run ended. */
 export interface BudgetOutcome {

@@ -12,8 +12,11 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { type Fer2013, type Usage, USAGES } from "../data/fer2013.ts";
+import { averageProbabilities, gatherImages } from "../eval/ensemble.ts";
+import { evaluateProbabilities, predictProbabilities, type ProbabilisticEvaluation } from "../eval/metrics.ts";
+import { transformImages, ttaViews } from "../eval/tta.ts";
+import { modelInput } from "../models/input_spec.ts";
 import { fmtInt, mdTable, pct } from "../report/markdown.ts";
-import { evaluateWithFlip } from "./flip_tta.ts";
 
 /** Accuracy on one Usage's rows, plain and with flip TTA. */
 export interface UsageTest {
@@ -26,6 +29,31 @@ export interface UsageTest {
 
 /** The Usages a report scores: the two test parts of FER2013. */
 const TEST_USAGES: Usage[] = ["PublicTest", "PrivateTest"];
+
+/**
+ * The model scored on `rows` as it is and with flip TTA (eval's two "flip" views, averaged): one pass over each view,
+ * where `evaluateEnsemble` would need a third for the plain score. A model trained on crops sees the centre crop.
+ */
+export async function evaluateWithFlip(
+  model: tf.LayersModel,
+  data: { pixels: Uint8Array; labels: Uint8Array },
+  rows: ArrayLike<number>,
+): Promise<{ plain: ProbabilisticEvaluation; flip: ProbabilisticEvaluation }> {
+  const input = modelInput(model);
+  const k = model.outputs[0].shape.at(-1)!;
+  const truth = Int32Array.from({ length: rows.length }, (_, i) => data.labels[rows[i]]);
+  const images = gatherImages(data.pixels, rows, input.imageSize);
+  const order = Int32Array.from({ length: rows.length }, (_, i) => i);
+  const views: Float32Array[] = [];
+  for (const v of ttaViews("flip", input)) {
+    const shown = transformImages(images, input.imageSize, v);
+    views.push(await predictProbabilities(model, shown, order, 256, v.size ?? input.imageSize));
+  }
+  return {
+    plain: evaluateProbabilities(truth, views[0], k),
+    flip: evaluateProbabilities(truth, averageProbabilities(views), k),
+  };
+}
 
 /** Scores `model` on every test Usage that `data` has rows of. */
 export async function testsByUsage(model: tf.LayersModel, data: Fer2013): Promise<Partial<Record<Usage, UsageTest>>> {

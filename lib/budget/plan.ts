@@ -46,7 +46,7 @@ import type { Callback, CallbackAction, CallbackState, EpochLog } from "../train
 import { hasCheckpoint, saveCheckpoint } from "../train/checkpoint.ts";
 import { type BudgetPlan, cosineWithWarmup, type LrSchedule, oneCycle, planBudget } from "../train/lr_schedule.ts";
 import { trainStep } from "../train/step.ts";
-import type { Experiment } from "./experiment.ts";
+import type { Experiment } from "../harness/experiment.ts";
 
 /** The schedule shapes a budget can drive. */
 export const SCHEDULES = ["onecycle", "cosine"] as const;
