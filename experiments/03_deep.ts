@@ -28,8 +28,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import { ablationReports, calibrationComparison } from "../lib/harness/compare.ts";
-import { costSentence, measureArchitectures } from "../lib/harness/costs.ts";
+import { calibrationComparison } from "../lib/compare/calibration.ts";
+import { ablationResults } from "../lib/compare/results.ts";
+import { costSentence, measureArchitectures } from "../lib/train/costs.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { buildDeep, DEEP_ARCHITECTURES } from "../lib/models/deep.ts";
 import { EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
@@ -102,7 +103,7 @@ await runExperiment<Config>({
   });
 
   // ## 3. Evaluate, save, report — with the measured costs and the calibration beside 01, 02 and the ablation
-  const others = ["01_baseline", "02_tuned", "03_deep", ...await ablationReports(config.out, "03_deep")]
+  const others = ["01_baseline", "02_tuned", "03_deep", ...await ablationResults(config.out, "03_deep")]
     .filter((n) => n !== exp.name);
   const comparison = await calibrationComparison(config.out, others);
   await exp.finish(model, training, {

@@ -33,7 +33,7 @@ import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { denoCommand, type ExtraPaths, scriptArgs } from "../lib/cli/permissions.ts";
 import { fmtSeconds } from "../lib/report/markdown.ts";
-import { eta, parseEta, type Step } from "../lib/study/progress.ts";
+import { eta, parseEta, type Step } from "../lib/train/progress.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ABOUT = `Runs every experiments/NN_name.ts in order, then the report, passing the flags after -- to every

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { readResultJsons } from "../compare/results.ts";
 import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
 import { fmtInt, mdTable, pct } from "../report/markdown.ts";
 
@@ -77,25 +77,13 @@ export async function readHistories(
 ): Promise<{ series: HistorySeries[]; skipped: string[] }> {
   const series: HistorySeries[] = [];
   const skipped: string[] = [];
-  let entries: Deno.DirEntry[] = [];
-  try {
-    entries = [...Deno.readDirSync(outDir)];
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  const names = entries.filter((e) => e.isFile && /^\d\d_.*\.json$/.test(e.name) && !e.name.includes(".vl."))
-    .map((e) => e.name).sort();
-  for (const file of names) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await Deno.readTextFile(join(outDir, file)));
-    } catch (e) {
-      skipped.push(`${file}: not readable JSON (${(e as Error).message})`);
+  for (const { file, name, json, error } of await readResultJsons(outDir)) {
+    if (error) {
+      skipped.push(`${file}: not readable JSON (${error.message})`);
       continue;
     }
-    const name = file.replace(/\.json$/, "");
     if (name === current?.name) continue;
-    const s = seriesOf(name, parsed);
+    const s = seriesOf(name, json);
     if (typeof s === "string") skipped.push(`${file}: ${s}`);
     else series.push(s);
   }

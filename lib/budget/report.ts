@@ -13,8 +13,8 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
 import type { CommonConfig } from "../cli/args.ts";
+import { epochSeconds, readResultJsons } from "../compare/results.ts";
 import { CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
 import { chartRef } from "../report/write.ts";
@@ -74,7 +74,7 @@ export function budgetOutcome(
     };
   }
   if (training.resumedFrom !== undefined) {
-    const total = training.history.reduce((a, h) => a + h.seconds, 0);
+    const total = epochSeconds(training.history);
     return {
       ...base,
       status: "resumed",
@@ -203,19 +203,11 @@ export interface AblationRun {
  */
 export async function ablationSection(outDir: string, base: string, current: AblationRun): Promise<string | null> {
   const runs: AblationRun[] = [current];
-  let entries: Deno.DirEntry[] = [];
-  try {
-    entries = [...Deno.readDirSync(outDir)];
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  for (const e of entries) {
-    if (!e.isFile || !e.name.startsWith(base) || !e.name.endsWith(".json") || e.name.includes(".vl.")) continue;
-    try {
-      const r = JSON.parse(await Deno.readTextFile(join(outDir, e.name))) as AblationRun;
-      if (r.name !== current.name && r.budget && r.ingredients && r.testsByUsage) runs.push(r);
-    } catch {
-      // A half-written or foreign file is not an ablation; the table lists what it can read.
+  // A half-written or foreign file is not an ablation; the table lists what it can read.
+  for (const { name, json } of await readResultJsons(outDir)) {
+    const r = json as AblationRun | undefined;
+    if (name.startsWith(base) && r && r.name !== current.name && r.budget && r.ingredients && r.testsByUsage) {
+      runs.push(r);
     }
   }
   if (runs.length < 2) return null;

@@ -1,9 +1,11 @@
 /**
  * Reading the experiments' result files (`reports/NN_name.json`, as
- * `lib/harness/report.ts` writes them) for the comparison, defensively:
- * any subset of experiments may have run, later experiments may add fields,
- * older ones may lack some, and a broken file becomes a message naming it
- * instead of a crash.
+ * `lib/harness/report.ts` writes them), defensively: any subset of
+ * experiments may have run, later experiments may add fields, older ones may
+ * lack some, and a broken file becomes a message naming it instead of a
+ * crash. This is the one reader: the comparison interprets whole results
+ * ({@link readResults}); a report section that sets its run beside its
+ * neighbours reads their raw JSON ({@link readResultJsons}).
  *
  * @example
  * ```ts
@@ -14,7 +16,6 @@
  *
  * @module
  */
-import { epochSeconds } from "../harness/report.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { EpochRecord } from "../report/charts.ts";
@@ -108,6 +109,11 @@ function historyOf(training: Record<string, unknown>): EpochRecord[] {
     ...(typeof h.valAcc === "number" ? { valAcc: h.valAcc } : {}),
     ...(typeof h.lr === "number" ? { lr: h.lr } : {}),
   }));
+}
+
+/** Training time of a run over all its sessions: the epochs' own times, summed (a resumed run's wall time is only its last session's). */
+export function epochSeconds(history: readonly { seconds: number }[]): number {
+  return history.reduce((a, h) => a + h.seconds, 0);
 }
 
 /** The epochs' recorded times, summed; undefined when an epoch lacks one. */
@@ -223,6 +229,69 @@ export async function listMatching(dir: string, re: RegExp): Promise<string[]> {
   }
   // Plain code-unit order, never locale order: the report must not depend on the machine.
   return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** One result file as parsed JSON, not yet interpreted, or the error that kept it from parsing. */
+export interface ResultJson {
+  /** The file name in its folder, e.g. "03_deep_ls0.json". */
+  file: string;
+  /** Its stem, e.g. "03_deep_ls0". */
+  name: string;
+  json?: unknown;
+  error?: Error;
+}
+
+/**
+ * The JSON of one result file, or undefined when there is none.
+ *
+ * @throws ResultFileError when it cannot be read or is not valid JSON.
+ */
+export async function readResultJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new ResultFileError(path, `cannot read (${(e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ResultFileError(path, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Every `NN_name.json` in `dir` (none when the folder is missing), in name order, as parsed JSON; a file that
+ * does not parse carries its error instead, for the caller to name: a half-written neighbour must not sink a run.
+ */
+export async function readResultJsons(dir: string): Promise<ResultJson[]> {
+  const out: ResultJson[] = [];
+  for (const file of await listMatching(dir, RESULT_RE)) {
+    const name = file.replace(/\.json$/, "");
+    try {
+      out.push({ file, name, json: JSON.parse(await Deno.readTextFile(join(dir, file))) });
+    } catch (e) {
+      if (!(e instanceof SyntaxError || e instanceof Deno.errors.NotFound)) throw e;
+      out.push({ file, name, error: e });
+    }
+  }
+  return out;
+}
+
+/**
+ * The names of the ablations of experiment `name` in `dir` (e.g. "03_deep_ls0_10ep" for "03_deep"), sorted; an
+ * ablation is a result file `<name>_<suffix>.json` whose own `name` field says so.
+ *
+ * @example
+ * ```ts
+ * const ablations = await ablationResults("reports", "03_deep"); // ["03_deep_10ep", "03_deep_ls0_10ep"]
+ * ```
+ */
+export async function ablationResults(dir: string, name: string): Promise<string[]> {
+  const found = await readResultJsons(dir);
+  return found.filter((r) => r.name.startsWith(`${name}_`) && (r.json as { name?: unknown })?.name === r.name)
+    .map((r) => r.name);
 }
 
 /** Every `NN_name.json` in `dir`, in name order, with a message per unusable file. */

@@ -11,6 +11,7 @@
 import { EMOTIONS } from "../data/fer2013.ts";
 import type { BackendInfo } from "../backend/select.ts";
 import type { CommonConfig } from "../cli/args.ts";
+import { epochSeconds } from "../compare/results.ts";
 import { overconfidence } from "../eval/calibration.ts";
 import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
 import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
@@ -131,11 +132,6 @@ export function kernelChanges(history: readonly EpochLog[]): string {
   if (runs.length < 2) return "";
   const span = (r: typeof runs[0]) => (r.from === r.to ? `${r.from}` : `${r.from}–${r.to}`);
   return `; kernels changed: epochs ${runs.map((r) => `${span(r)} ${r.kernels}`).join(", ")}`;
-}
-
-/** Training time of a run over all its sessions: the epochs' own times, summed (a resumed run's wall time is only its last session's). */
-export function epochSeconds(history: readonly { seconds: number }[]): number {
-  return history.reduce((a, h) => a + h.seconds, 0);
 }
 
 /** Which weights the evaluated model has, when a callback chose them (EarlyStopping's best epoch). */

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { distinctTitles } from "../compare/comparison.ts";
+import { readResultJsons } from "../compare/results.ts";
 import type { Evaluated, Experiment } from "../harness/experiment.ts";
 import type { ReportExtras } from "../harness/report.ts";
 import { fmtInt, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
@@ -203,18 +203,13 @@ export interface TransferRunInputs {
 /** The study's and our test accuracies from the other experiments' JSON reports in `dir`. */
 async function otherResults(dir: string, self: string): Promise<TransferReport["others"]> {
   const out: TransferReport["others"] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      const m = /^(\d\d_[a-z0-9_]+)\.json$/.exec(e.name);
-      if (!m || m[1] === self) continue;
-      const j = JSON.parse(await Deno.readTextFile(join(dir, e.name)));
-      if (typeof j.testAccuracy !== "number") continue;
-      const study = typeof j.studyAccuracy === "number" ? j.studyAccuracy : NaN; // NaN is written as null
-      const protocol = String(j.split?.protocol ?? j.config?.protocol ?? "–");
-      out.push({ name: m[1], title: String(j.title ?? m[1]), protocol, study, acc: j.testAccuracy });
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  for (const { name, json } of await readResultJsons(dir)) {
+    // deno-lint-ignore no-explicit-any
+    const j = json as any;
+    if (name === self || typeof j?.testAccuracy !== "number") continue;
+    const study = typeof j.studyAccuracy === "number" ? j.studyAccuracy : NaN; // NaN is written as null
+    const protocol = String(j.split?.protocol ?? j.config?.protocol ?? "–");
+    out.push({ name, title: String(j.title ?? name), protocol, study, acc: j.testAccuracy });
   }
   return out.sort((x, y) => x.name.localeCompare(y.name));
 }

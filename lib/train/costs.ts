@@ -13,7 +13,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { countFlops } from "../models/flops.ts";
-import { measureStepTime, type StepTime } from "../train/step_time.ts";
+import { measureStepTime, type StepTime } from "./step_time.ts";
 import { loadAverage } from "../machine.ts";
 
 /** One architecture's measured cost. */

@@ -1,7 +1,8 @@
 /** The calibration section an experiment sets beside the others' reports. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ablationReports, calibrationComparison } from "../lib/harness/compare.ts";
+import { calibrationComparison } from "../lib/compare/calibration.ts";
+import { ablationResults } from "../lib/compare/results.ts";
 
 Deno.test("calibrationComparison lists unfinished, absent and unreadable reports as not compared instead of crashing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-compare-" });
@@ -49,7 +50,7 @@ Deno.test("calibrationComparison lists unfinished, absent and unreadable reports
   );
 });
 
-Deno.test("ablationReports finds an experiment's ablation reports and not its charts or other experiments", async () => {
+Deno.test("ablationResults finds an experiment's ablation reports and not its charts or other experiments", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferlab-ablations-" });
   const report = (name: string) => JSON.stringify({ name });
   await Deno.writeTextFile(join(dir, "03_deep.json"), report("03_deep"));
@@ -59,6 +60,6 @@ Deno.test("ablationReports finds an experiment's ablation reports and not its ch
   await Deno.writeTextFile(join(dir, "03_deepish.json"), report("03_deepish"));
   await Deno.writeTextFile(join(dir, "03_deep_notes.json"), report("something else"));
   await Deno.writeTextFile(join(dir, "03_deep_broken.json"), "{ cut off mid-write");
-  assert.deepEqual(await ablationReports(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
-  assert.deepEqual(await ablationReports(join(dir, "absent"), "03_deep"), []);
+  assert.deepEqual(await ablationResults(dir, "03_deep"), ["03_deep_10ep", "03_deep_ls0_10ep"]);
+  assert.deepEqual(await ablationResults(join(dir, "absent"), "03_deep"), []);
 });

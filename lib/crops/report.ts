@@ -21,6 +21,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { CommonConfig } from "../cli/args.ts";
+import { readResultJson, ResultFileError } from "../compare/results.ts";
 import { type Fer2013, USAGES } from "../data/fer2013.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
@@ -30,10 +31,10 @@ import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../
 import { fmtInt, mdTable, pct } from "../report/markdown.ts";
 import { chartRef } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
-import type { ArchitectureCost } from "./costs.ts";
-import { costSentence } from "./costs.ts";
-import type { Experiment } from "./experiment.ts";
-import type { ReportExtras } from "./report.ts";
+import type { ArchitectureCost } from "../train/costs.ts";
+import { costSentence } from "../train/costs.ts";
+import type { Experiment } from "../harness/experiment.ts";
+import type { ReportExtras } from "../harness/report.ts";
 
 /** One set of test images scored three ways. */
 export interface TtaRow {
@@ -113,7 +114,7 @@ export function ttaSection(rows: TtaRow[], input: { imageSize: number; inputSize
 }
 
 /** A run's validation accuracy after each epoch against epochs and CPU-hours, with its final test accuracies. */
-export interface ProgressSeries {
+export interface AccuracySeries {
   /** Legend label, e.g. "06_crops (this run)". */
   label: string;
   points: { epoch: number; cpuHours: number; valAcc: number }[];
@@ -136,17 +137,17 @@ const obj = (v: unknown): Record<string, unknown> | undefined =>
  * The series of a parsed report JSON (this run's, or another version's file,
  * read defensively), or why it has none. `tests` picks the final accuracies.
  */
-export function progressSeries(
+export function accuracySeries(
   label: string,
   json: unknown,
   tests: (r: Record<string, unknown>) => Record<string, number>,
-): ProgressSeries | string {
+): AccuracySeries | string {
   const r = obj(json);
   const history = obj(r?.training)?.history;
   if (!r || !Array.isArray(history)) return "no training history";
   const backend = obj(r.backend);
   const cores = num(backend?.threads) ?? num(obj(r.runtime)?.cores) ?? 1;
-  const points: ProgressSeries["points"] = [];
+  const points: AccuracySeries["points"] = [];
   let seconds = 0;
   for (const [i, e] of history.entries()) {
     const h = obj(e);
@@ -185,8 +186,8 @@ export function budgetTests(r: Record<string, unknown>): Record<string, number> 
  * Validation accuracy (lines) and final test accuracies (diamonds) of each
  * series against `x`, with the study's accuracy as a dashed rule.
  */
-export function progressChart(
-  series: ProgressSeries[],
+export function accuracyChart(
+  series: AccuracySeries[],
   x: "epoch" | "cpuHours",
   study: { accuracy: number; label: string },
   title: string,
@@ -255,7 +256,7 @@ export function progressChart(
 }
 
 /** A table of the series beside the study's number, saying which rows share their test images. */
-export function comparisonTable(series: ProgressSeries[], study: { accuracy: number; label: string }): string {
+export function comparisonTable(series: AccuracySeries[], study: { accuracy: number; label: string }): string {
   const first = series[0];
   const rows = series.map((s) => {
     const same = s === first ? "–" : s.fingerprint !== undefined && s.fingerprint === first.fingerprint &&
@@ -311,26 +312,27 @@ export async function cropsReport<C extends CommonConfig>(
     : "The test split is the study protocol's 10% of all rows.";
   const split = rows[0];
   const study = { accuracy: exp.spec.studyAccuracy, label: `the study's best model ${pct(exp.spec.studyAccuracy, 0)}` };
-  const self = progressSeries(exp.name, {
+  const self = accuracySeries(exp.name, {
     training: run.training,
     backend: prepared.backend,
     runtime: { cores: navigator.hardwareConcurrency },
     data: prepared.dataFacts,
     split: { protocol: config.protocol, test: prepared.split.test.length },
   }, () => ({ "centre crop": split.accuracy.none, "ten-crop": split.accuracy.crops }));
-  const series: ProgressSeries[] = [];
+  const series: AccuracySeries[] = [];
   const notes: string[] = [];
   if (typeof self === "string") notes.push(`this run: ${self}`);
   else series.push(self);
   const refPath = join(config.out, `${run.reference}.json`);
   try {
-    const other = progressSeries(run.reference, JSON.parse(await Deno.readTextFile(refPath)), budgetTests);
+    // The reference is another script's output: absent or unreadable, the run's own numbers still stand.
+    const json = await readResultJson(refPath);
+    const other = json === undefined ? "not found" : accuracySeries(run.reference, json, budgetTests);
     if (typeof other === "string") notes.push(`${refPath}: ${other}`);
     else series.push(other);
   } catch (e) {
-    // The reference is another script's output: absent or unreadable, the run's own numbers still stand.
-    if (!(e instanceof Deno.errors.NotFound || e instanceof SyntaxError)) throw e;
-    notes.push(`${refPath}: ${e instanceof SyntaxError ? "not valid JSON" : "not found"}`);
+    if (!(e instanceof ResultFileError)) throw e;
+    notes.push(`${refPath}: not valid JSON`);
   }
   return {
     preface: [
@@ -357,8 +359,8 @@ export async function cropsReport<C extends CommonConfig>(
     ],
     charts: series.length
       ? {
-        epochs: progressChart(series, "epoch", study, "Accuracy against epochs"),
-        cpuhours: progressChart(series, "cpuHours", study, "Accuracy against CPU-hours"),
+        epochs: accuracyChart(series, "epoch", study, "Accuracy against epochs"),
+        cpuhours: accuracyChart(series, "cpuHours", study, "Accuracy against CPU-hours"),
       }
       : {},
     json: {

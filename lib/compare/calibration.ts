@@ -1,7 +1,7 @@
 /**
- * Side-by-side numbers of experiment reports already written to the same
- * output folder, read from their JSON: used by an experiment to set its
- * result beside others' (e.g. 03's calibration against 01 and 02).
+ * Calibration side by side: the test accuracy, NLL and ECE of results already
+ * written to the same output folder, so that an experiment's report sets its
+ * calibration beside the others' (03's against 01 and 02).
  *
  * @example
  * ```ts
@@ -11,40 +11,9 @@
  * @module
  */
 import { join } from "node:path";
-import { exists } from "../atomic_write.ts";
-import { listMatching, RESULT_RE } from "../compare/results.ts";
 import { overconfidence, type ReliabilityBin } from "../eval/calibration.ts";
 import { fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/markdown.ts";
-
-/**
- * The names of the ablation reports of experiment `name` in `outDir` (e.g. "03_deep_ls0_10ep" for "03_deep"),
- * sorted; an ablation is a result file `<name>_<suffix>.json` whose own `name` field says so.
- *
- * @example
- * ```ts
- * const ablations = await ablationReports("reports", "03_deep"); // ["03_deep_10ep", "03_deep_ls0_10ep"]
- * ```
- */
-export async function ablationReports(outDir: string, name: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const file of await listMatching(outDir, RESULT_RE)) {
-    const stem = file.replace(/\.json$/, "");
-    if (!stem.startsWith(`${name}_`)) continue;
-    const r = await readJson<{ name?: unknown }>(join(outDir, file));
-    if (r?.name === stem) found.push(stem);
-  }
-  return found;
-}
-
-/** A JSON file's value, or undefined when it does not parse: a broken neighbour must not sink a finished run. */
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    if (e instanceof SyntaxError) return undefined;
-    throw e;
-  }
-}
+import { readResultJson, ResultFileError } from "./results.ts";
 
 /** The fields of a report's JSON this comparison reads. */
 interface ReportJson {
@@ -67,13 +36,16 @@ export async function calibrationComparison(outDir: string, names: string[]): Pr
   const missing: string[] = [];
   for (const name of names) {
     const path = join(outDir, `${name}.json`);
-    if (!await exists(path)) {
-      missing.push(`${name} (no report here)`);
+    let r: ReportJson & { unfinished?: string } | undefined;
+    try {
+      r = await readResultJson(path) as typeof r;
+    } catch (e) {
+      if (!(e instanceof ResultFileError)) throw e;
+      missing.push(`${name} (unreadable: ${path} is not valid JSON)`);
       continue;
     }
-    const r = await readJson<ReportJson & { unfinished?: string }>(path);
-    if (!r) {
-      missing.push(`${name} (unreadable: ${path} is not valid JSON)`);
+    if (r === undefined) {
+      missing.push(`${name} (no report here)`);
       continue;
     }
     // An unfinished run (e.g. a search cut short by --max-minutes) has no test evaluation to compare.
