@@ -1,35 +1,23 @@
 /**
  * # Experiment 01 — the study's baseline CNN
  *
- * The student study's first model: four conv blocks (3×3 conv → batch norm → ReLU → 2×2 max-pool → dropout growing
- * with depth, filters 32-64-128-128), a 256-unit dense layer and a softmax over the 7 emotions, trained with Adam.
- * The study reported 53.43% test accuracy on FER2013.
+ * The student study's first model: a plain Keras CNN of four conv blocks and a dense layer, trained with Adam on
+ * left–right flipped faces, early stopping on validation loss. The study reported 53.43% test accuracy on FER2013.
  *
- * What this script gets: 62.36% test accuracy on FER2013 (dev file, study protocol, seed 42) after all 30 epochs
- * (macro-F1 58.67%, NLL 0.993, ECE 2.6%); an epoch takes about 1 min 50 s on 2 idle cores (wasm), so the full run is
- * about an hour. `--quick` is a 2-minute smoke run on the synthetic faces.
+ * Result: 62.36% test accuracy on FER2013 (macro-F1 58.67%), NLL 0.993, ECE 2.6%; all 30 epochs, about 1 min 50 s an
+ * epoch on 2 idle cores (wasm); seed 42, study protocol — [reports/01_baseline.md](../reports/01_baseline.md).
  *
- *     deno task exp:01 --data data/fer2013.csv          # the full run
- *     deno task exp:01 --quick                          # a smoke run on whatever data is found
- *
- * Steps: load → split → augment → build → train → evaluate → report.
+ *     deno task exp:01 --data data/fer2013.csv          # the full run, about an hour
+ *     deno task exp:01 --quick                          # a 2-minute smoke run (synthetic faces without FER2013)
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import type { AugmentPresetName } from "../lib/data/augment.ts";
+import { choicesOf, num, oneOf } from "../lib/cli/args.ts";
+import { AUGMENT_PRESETS } from "../lib/data/augment.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { buildBaseline } from "../lib/models/baseline.ts";
 import { EarlyStopping } from "../lib/train/callbacks.ts";
-
-// ## Config — defaults in one place; `--quick` and flags override them.
-interface Config extends CommonConfig {
-  lr: number;
-  augment: AugmentPresetName;
-  patience: number;
-}
-const DEFAULTS: Config = { ...COMMON_DEFAULTS, epochs: 30, batchSize: 64, lr: 1e-3, augment: "flip", patience: 8 };
 
 await runExperiment({
   name: "01_baseline",
@@ -37,22 +25,18 @@ await runExperiment({
   story: "The study's 4-block baseline: conv 3×3 → batch norm → ReLU → max-pool → dropout " +
     "(filters 32-64-128-128, dropout 0.1→0.4), dense 256 → dropout 0.5 → softmax, Adam.",
   studyAccuracy: 0.5343,
-  defaults: DEFAULTS,
-  quick: { epochs: 4, syntheticRows: 3500, limitTrain: 2800 },
-  flags: {
-    lr: { type: "number", help: "Adam learning rate" },
-    augment: { type: "string", help: "augmentation preset", choices: ["none", "flip", "standard", "strong"] },
-    patience: { type: "number", help: "early-stopping patience in epochs (0 = off)" },
+  settings: {
+    lr: num(1e-3, "Adam learning rate"),
+    augment: oneOf(choicesOf(AUGMENT_PRESETS), "flip", "augmentation preset"),
+    patience: num(8, "early-stopping patience in epochs (0 = off)"),
   },
+  quick: { epochs: 4, syntheticRows: 3500, limitTrain: 2800 },
 }, async (exp) => {
   const { config } = exp;
-  // ## 1–2. Load and split: done by runExperiment (backend, data, cached split) — see exp.prepared.
-
-  // ## 3–4. Build the study's 4-block CNN (augmentation: `config.augment`, applied per batch while training)
   const model = buildBaseline({
-    filters: [32, 64, 128, 128], // one block each: conv 3×3 "same" → BN → ReLU → max-pool 2×2 → dropout
+    filters: [32, 64, 128, 128],
     dropout: [0.1, 0.2, 0.3, 0.4],
-    dense: 256, // flatten → dense → BN → ReLU → dropout → softmax
+    dense: 256,
     denseDropout: 0.5,
     batchNorm: true,
     kernelInit: "glorotUniform",
@@ -61,7 +45,7 @@ await runExperiment({
     seed: config.seed,
   });
 
-  // ## 5. Train — early stopping on val loss restores the best epoch's weights, as Keras users do
+  // Early stopping on validation loss restores the best epoch's weights, as Keras users do
   const training = await exp.train(model, {
     optimizer: tf.train.adam(config.lr),
     augment: config.augment,
@@ -69,7 +53,5 @@ await runExperiment({
       ? [new EarlyStopping({ monitor: "valLoss", patience: config.patience, restoreBestWeights: true })]
       : [],
   });
-
-  // ## 6–7. Evaluate on the held-out test rows, save the model, write the report
   await exp.finish(model, training);
 });

@@ -3,28 +3,25 @@
  * from their defaults, so its report never overwrites the main run's.
  */
 import assert from "node:assert/strict";
-import { COMMON_DEFAULTS, type CommonConfig } from "../lib/cli/args.ts";
-import { ablationSuffix, type ExperimentSpec } from "../lib/harness/experiment.ts";
+import { COMMON_DEFAULTS, num, oneOf } from "../lib/cli/args.ts";
+import { ablationSuffix, type ExperimentConfig, type ExperimentSpec } from "../lib/harness/experiment.ts";
 
-interface Config extends CommonConfig {
-  budgetMinutes: number;
-  labelSmoothing: number;
-  nesterov: "yes" | "no";
-}
-const spec: ExperimentSpec<Config> = {
+const settings = {
+  budgetMinutes: num(120, "budget", { ablation: (v) => `${v}min` }),
+  labelSmoothing: num(0.1, "smoothing", { ablation: (v) => `ls${v}` }),
+  nesterov: oneOf(["yes", "no"], "yes", "Nesterov", { ablation: () => "nonesterov" }),
+};
+type Config = ExperimentConfig<typeof settings>;
+const spec: ExperimentSpec<typeof settings> = {
   name: "09_demo",
   title: "demo",
   story: "",
   studyAccuracy: 0.5,
-  defaults: { ...COMMON_DEFAULTS, budgetMinutes: 120, labelSmoothing: 0.1, nesterov: "yes" },
+  settings,
   quick: { budgetMinutes: 2 },
-  ablations: {
-    budgetMinutes: (c) => `${c.budgetMinutes}min`,
-    labelSmoothing: (c) => `ls${c.labelSmoothing}`,
-    nesterov: () => "nonesterov",
-  },
 };
-const config = (over: Partial<Config>): Config => ({ ...spec.defaults, ...over });
+const defaults: Config = { ...COMMON_DEFAULTS, budgetMinutes: 120, labelSmoothing: 0.1, nesterov: "yes" };
+const config = (over: Partial<Config>): Config => ({ ...defaults, ...over });
 
 Deno.test("the main run has no suffix; each switched setting adds its own, in the spec's order", () => {
   assert.equal(ablationSuffix(spec, config({})), "");

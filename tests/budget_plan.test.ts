@@ -53,7 +53,7 @@ async function experiment(out: string, over: Partial<CommonConfig> = {}) {
     splitCache: { key: "test", cached: false },
     trainRows: split.train,
   };
-  const spec = { name: "05_test", title: "t", story: "t", studyAccuracy: 0, defaults: config, quick: {} };
+  const spec = { name: "05_test", title: "t", story: "t", studyAccuracy: 0, settings: {}, quick: {} };
   return new Experiment(spec, config, prepared);
 }
 

@@ -3,8 +3,10 @@ import {
   COMMON_DEFAULTS,
   type CommonConfig,
   flagName,
+  num,
   parseFlags,
   resolveConfig,
+  text,
   usage,
   UsageError,
 } from "../lib/cli/args.ts";
@@ -17,8 +19,8 @@ interface Cfg extends CommonConfig {
 }
 const DEFAULTS: Cfg = { ...COMMON_DEFAULTS, lr: 0.001, augment: "flip" };
 const QUICK: Partial<Cfg> = { epochs: 2, limitTrain: 100 };
-const EXTRA = { lr: { type: "number" as const, help: "lr" }, augment: { type: "string" as const, help: "aug" } };
-const resolve = (argv: string[]) => resolveConfig(argv, "exp:test", DEFAULTS, QUICK, EXTRA);
+const SETTINGS = { lr: num(0.001, "lr"), augment: text("flip", "aug") };
+const resolve = (argv: string[]) => resolveConfig(argv, "exp:test", SETTINGS, QUICK);
 
 Deno.test("defaults apply when no flags are given", () => {
   assert.deepEqual(resolve([]), DEFAULTS);

@@ -38,7 +38,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
-import type { CommonConfig, Flag } from "../cli/args.ts";
+import { type CommonConfig, type ConfigOf, num, oneOf } from "../cli/args.ts";
 import { oneHot, toImageTensor } from "../data/batches.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import { UserError } from "../errors.ts";
@@ -97,24 +97,16 @@ export interface StepProbe {
   batchSize: number;
 }
 
-/** The settings of a budgeted run (an experiment's config extends them; its defaults stay in the script). */
-export interface BudgetConfig {
-  /** Wall-clock budget of the whole run, in minutes. */
-  budgetMinutes: number;
-  schedule: ScheduleKind;
-  /** Peak learning rate of the schedule. */
-  peakLr: number;
-  /** Fraction of the steps spent warming up. */
-  warmup: number;
-}
-
-/** Flags of {@link BudgetConfig}. */
-export const BUDGET_FLAGS: Record<keyof BudgetConfig, Flag> = {
-  budgetMinutes: { type: "number", help: "wall-clock budget of the whole run, in minutes" },
-  schedule: { type: "string", help: "learning-rate schedule", choices: SCHEDULES },
-  peakLr: { type: "number", help: "peak learning rate of the schedule" },
-  warmup: { type: "number", help: "fraction of the steps spent warming up" },
+/** The settings of a budgeted run, each declared once; an experiment spreads them into its own table. */
+export const BUDGET_SETTINGS = {
+  budgetMinutes: num(120, "wall-clock budget of the whole run, in minutes", { ablation: (v) => `${v}min` }),
+  schedule: oneOf(SCHEDULES, "onecycle", "learning-rate schedule", { ablation: (v) => v }),
+  peakLr: num(0.1, "peak learning rate of the schedule"),
+  warmup: num(0.25, "fraction of the steps spent warming up"),
 };
+
+/** The settings of a budgeted run (see {@link BUDGET_SETTINGS}). */
+export type BudgetConfig = ConfigOf<typeof BUDGET_SETTINGS>;
 
 /** The plan of a budgeted run, as written to disk and to the report. */
 export interface BudgetRecord {

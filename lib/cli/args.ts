@@ -2,9 +2,24 @@
  * The one way ferlab scripts read their command line: every flag is declared
  * once with its type, help text and (optionally) its allowed values; values
  * start from typed defaults, then an optional `--quick` profile, then the
- * flags given. Experiments, `tools/` and `bench/` all use {@link parseFlags};
- * experiments go through {@link resolveConfig}, which adds the flags every
- * experiment shares. The resolved config is what the report prints.
+ * flags given. Experiments, `tools/` and `bench/` all use {@link parseFlags}.
+ *
+ * Experiments declare each setting once, in a table of {@link Setting}s
+ * (default, help, choices or range, and the suffix an ablation of it gives
+ * the run's name); the config type is inferred from the table, and
+ * {@link resolveConfig} adds the settings every experiment shares
+ * ({@link COMMON_SETTINGS}). The resolved config is what the report prints.
+ *
+ * @example
+ * ```ts
+ * const SETTINGS = {
+ *   lr: num(1e-3, "Adam learning rate", { range: "(0, inf)" }),
+ *   augment: oneOf(choicesOf(AUGMENT_PRESETS), "flip", "augmentation preset"),
+ *   labelSmoothing: num(0.1, "label smoothing (0 = off)", { ablation: (v) => `ls${v}` }),
+ * };
+ * const config = resolveConfig(Deno.args, "exp:01", SETTINGS);
+ * // config.augment is "none" | "flip" | …; `--label-smoothing 0` gives config.labelSmoothing === 0
+ * ```
  *
  * (`node:util`'s parseArgs stands in for `@std/cli`, which lives on JSR.)
  *
@@ -22,8 +37,8 @@
  */
 import { UserError } from "../errors.ts";
 import { parseArgs } from "node:util";
-import { type BackendChoice, BACKENDS, KERNEL_SETS, type KernelChoice } from "../backend/select.ts";
-import { type Protocol, PROTOCOLS } from "../data/split.ts";
+import { BACKENDS, KERNEL_SETS } from "../backend/select.ts";
+import { PROTOCOLS } from "../data/split.ts";
 
 /** A bad command line; the CLI prints the message and usage, no stack. */
 export class UsageError extends UserError {}
@@ -52,85 +67,118 @@ export interface Flag {
 /** Flags by config key. */
 export type Flags = Record<string, Flag>;
 
-/** Settings shared by every experiment script. */
-export interface CommonConfig {
-  /** FER2013 CSV/CSV.GZ or image folder; empty = look in data/, else synthetic. */
-  data: string;
-  protocol: Protocol;
-  epochs: number;
-  batchSize: number;
-  seed: number;
-  backend: BackendChoice;
-  /** wasm threads: a number, or 0 for one per core. */
-  threads: number;
-  /** wasm's kernel set: oneDNN's native kernels where they load (auto), always (native), or ferlab's wasm ones. */
-  kernels: KernelChoice;
-  /** Rows of the synthetic set when no FER2013 is found. */
-  syntheticRows: number;
-  /** Skip malformed CSV rows / images instead of stopping (each is reported). */
-  skipBad: boolean;
-  /** Continue from the last checkpoint in `<out>/checkpoints/<name>/`. */
-  resume: boolean;
-  /** Stop after the epoch that crosses this many minutes (0 = no limit); the report says it was cut short. */
-  maxMinutes: number;
-  /** Use at most this many training rows (0 = all): for smoke runs. */
-  limitTrain: number;
-  /** Re-estimate batch-norm statistics on this many training images before each validation (0 = off). */
-  bnRecalRows: number;
-  /** Output folder for reports, charts and models. */
-  out: string;
-  quick: boolean;
+/**
+ * One setting: its flag, its default and, for a setting an ablation switches,
+ * the suffix its value gives the run's name (e.g. `(v) => \`ls${v}\`` makes
+ * `--label-smoothing 0` write `03_deep_ls0`), so that an ablation's report,
+ * model and checkpoint never overwrite the main run's.
+ */
+export interface Setting<T = unknown> extends Flag {
+  default: T;
+  // Method syntax on purpose: a Setting<number> must pass where any Setting is taken.
+  ablation?(value: T): string;
 }
 
-/** The flags of {@link CommonConfig}. */
-export const COMMON_FLAGS: Record<keyof CommonConfig, Flag> = {
-  data: {
-    type: "string",
-    help: "FER2013 CSV(.gz) or image folder (default: data/fer2013.csv[.gz], data/fer2013/, else synthetic)",
-  },
-  protocol: { type: "string", help: "split protocol", choices: PROTOCOLS },
-  epochs: { type: "number", help: "training epochs", positiveInt: true },
-  batchSize: { type: "number", help: "batch size", positiveInt: true },
-  seed: { type: "number", help: "seed for split, init, shuffling and augmentation" },
-  backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
-  threads: { type: "number", help: "wasm threads (0 = one per core)" },
-  kernels: {
-    type: "string",
-    help: "wasm kernel set: native = oneDNN (libdnnl2), wasm = ferlab's wasm SIMD, auto = native where it loads",
-    choices: KERNEL_SETS,
-  },
-  syntheticRows: { type: "number", help: "rows of the synthetic set used when no FER2013 is found" },
-  skipBad: { type: "boolean", help: "skip malformed rows/images (listed) instead of stopping" },
-  resume: { type: "boolean", help: "resume from the last checkpoint" },
-  maxMinutes: { type: "number", help: "stop after the epoch crossing this many minutes (0 = no limit)" },
-  limitTrain: { type: "number", help: "use at most N training rows (0 = all)" },
-  bnRecalRows: {
-    type: "number",
-    help: "re-estimate batch-norm statistics on N training images before validation (0 = off)",
-  },
-  out: { type: "string", help: "output folder" },
-  quick: { type: "boolean", help: "small, fast smoke profile" },
+/** Settings by config key, in the order `--help` lists them (and an ablation's suffixes follow). */
+export type Settings = Record<string, Setting>;
+
+/** The config a settings table resolves to: each key's value type, inferred from its default and choices. */
+export type ConfigOf<S> = { -readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** What every helper below may add: the ablation suffix, a required or repeatable flag. */
+type SettingExtras<T> = Pick<Flag, "required" | "multiple"> & { ablation?(value: T): string };
+
+/** A number setting, optionally with its rules (`range: "[0, 1)"`, `integer`, `positiveInt`). */
+export function num(
+  value: number,
+  help: string,
+  more: Pick<Flag, "positiveInt" | "range" | "integer"> & SettingExtras<number> = {},
+): Setting<number> {
+  return { type: "number", help, default: value, ...more };
+}
+
+/** A free string setting (a path, an id). */
+export function text(value: string, help: string, more: SettingExtras<string> = {}): Setting<string> {
+  return { type: "string", help, default: value, ...more };
+}
+
+/** A boolean switch (`--resume`); its default is off. */
+export function bool(value: boolean, help: string): Setting<boolean> {
+  return { type: "boolean", help, default: value };
+}
+
+/**
+ * A string setting that must be one of `choices`. Pass the choices' source
+ * of truth (`choicesOf(AUGMENT_PRESETS)`, `BACKENDS`), so a new choice there
+ * is a new choice here: the setting's type is their union.
+ */
+export function oneOf<const T extends string>(
+  choices: readonly T[],
+  value: NoInfer<T>,
+  help: string,
+  more: SettingExtras<T> = {},
+): Setting<T> {
+  return { type: "string", help, default: value, choices, ...more };
+}
+
+/** The keys of a record as typed choices: `choicesOf(DEEP_ARCHITECTURES)` is `("study" | "lean")[]`. */
+export function choicesOf<K extends string>(record: Readonly<Record<K, unknown>>): K[] {
+  return Object.keys(record) as K[];
+}
+
+/** Every setting's default: the config before `--quick` and the flags. */
+export function defaultsOf<S extends Settings>(settings: S): ConfigOf<S> {
+  return Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.default])) as ConfigOf<S>;
+}
+
+/** Settings shared by every experiment script; the resolved config keeps this order, then the script's own. */
+export const COMMON_SETTINGS = {
+  data: text(
+    "",
+    "FER2013 CSV(.gz) or image folder (default: data/fer2013.csv[.gz], data/fer2013/, else synthetic)",
+  ),
+  protocol: oneOf(PROTOCOLS, "study", "split protocol"),
+  epochs: num(30, "training epochs", { positiveInt: true }),
+  batchSize: num(64, "batch size", { positiveInt: true }),
+  seed: num(42, "seed for split, init, shuffling and augmentation"),
+  backend: oneOf(BACKENDS, "auto", "TF.js backend"),
+  threads: num(0, "wasm threads (0 = one per core)"),
+  kernels: oneOf(
+    KERNEL_SETS,
+    "auto",
+    "wasm kernel set: native = oneDNN (libdnnl2), wasm = ferlab's wasm SIMD, auto = native where it loads",
+  ),
+  syntheticRows: num(7000, "rows of the synthetic set used when no FER2013 is found"),
+  skipBad: bool(false, "skip malformed rows/images (listed) instead of stopping"),
+  resume: bool(false, "resume from the last checkpoint (<out>/checkpoints/<name>/)"),
+  maxMinutes: num(
+    0,
+    "stop after the epoch crossing this many minutes (0 = no limit); the report says it was cut short",
+  ),
+  limitTrain: num(0, "use at most N training rows (0 = all)"),
+  bnRecalRows: num(2048, "re-estimate batch-norm statistics on N training images before validation (0 = off)"),
+  out: text("reports", "output folder for reports, charts and models"),
+  quick: bool(false, "small, fast smoke profile"),
 };
 
+/** Settings shared by every experiment script (`data` empty: look in data/, else synthetic). */
+export type CommonConfig = ConfigOf<typeof COMMON_SETTINGS>;
+
 /** Default values of the common settings. */
-export const COMMON_DEFAULTS: CommonConfig = {
-  data: "",
-  protocol: "study",
-  epochs: 30,
-  batchSize: 64,
-  seed: 42,
-  backend: "auto",
-  threads: 0,
-  kernels: "auto",
-  syntheticRows: 7000,
-  skipBad: false,
-  resume: false,
-  maxMinutes: 0,
-  limitTrain: 0,
-  bnRecalRows: 2048,
-  out: "reports",
-  quick: false,
-};
+export const COMMON_DEFAULTS: CommonConfig = defaultsOf(COMMON_SETTINGS);
+
+/**
+ * A common setting with an experiment's own default (and optionally an
+ * ablation suffix): `common("protocol", "official")`. Its help and rules
+ * stay the common ones.
+ */
+export function common<K extends keyof CommonConfig>(
+  key: K,
+  value: CommonConfig[K],
+  more: { ablation?(value: CommonConfig[K]): string } = {},
+): Setting<CommonConfig[K]> {
+  return { ...(COMMON_SETTINGS[key] as Setting), default: value, ...more } as Setting<CommonConfig[K]>;
+}
 
 /** Kebab-case flag name for a config key: batchSize → batch-size. */
 export function flagName(key: string): string {
@@ -152,9 +200,10 @@ export function usage(command: string, flags: Flags, defaults: object, tail = ""
       : empty || f.type === "boolean"
       ? ""
       : ` (default ${JSON.stringify(defs[k])})`;
+    const names = "ablation" in f ? "; another value names its own run" : "";
     return `  ${name.padEnd(28)} ${f.help}${f.range ? `, in ${f.range}` : ""}${
       f.multiple ? " (repeatable)" : ""
-    }${def}`;
+    }${def}${names}`;
   });
   const text = `${lines.join("\n")}\n  --help                       this text${about ? `\n\n${about}` : ""}`;
   return `Usage: ${command} [flags]${tail}\n\n${text}`;
@@ -277,16 +326,20 @@ export function inRange(v: number, interval: string): boolean {
 }
 
 /**
- * Resolves an experiment's config from argv: the common flags plus `extra`,
- * `defaults` (every key), then `quick` for `--quick`, then the flags given.
- * Returns null when `--help` was asked.
+ * Resolves an experiment's config from argv: the common settings with the
+ * script's own (`common(...)` entries re-default common ones), their
+ * defaults, then `quick` for `--quick`, then the flags given. Returns null
+ * when `--help` was asked.
  */
-export function resolveConfig<C extends CommonConfig>(
+export function resolveConfig<S extends Settings>(
   argv: string[],
   script: string,
-  defaults: C,
-  quick: Partial<C>,
-  extra: Flags = {},
-): C | null {
-  return parseFlags(argv, `deno task ${script}`, { ...COMMON_FLAGS, ...extra }, defaults, { quick });
+  settings: S,
+  quick: Partial<CommonConfig & ConfigOf<S>> = {},
+): (CommonConfig & ConfigOf<S>) | null {
+  const all = { ...COMMON_SETTINGS, ...settings };
+  // --help says what --quick changes, so a smoke run's profile is not a surprise.
+  const profile = Object.entries(quick).map(([k, v]) => `--${flagName(k)} ${v}`).join(" ");
+  const about = profile ? `--quick is: ${profile}` : undefined;
+  return parseFlags(argv, `deno task ${script}`, all, defaultsOf(all) as CommonConfig & ConfigOf<S>, { quick, about });
 }

@@ -282,6 +282,31 @@ export function comparisonTable(series: AccuracySeries[], study: { accuracy: num
   );
 }
 
+/**
+ * Why experiment 06 runs what it runs by default: its report says so to every
+ * reader (the numbers were measured when the defaults were chosen; each run's
+ * own costs are in its preface).
+ */
+export const WHY_CROP_DEFAULTS = [
+  "## Why 44-pixel crops and `vgg`",
+  "",
+  "**44-pixel crops**: the literature uses 40–44. At 44 every one of the ten test views keeps the whole face (a " +
+  "corner crop loses 4 pixels, 8% of one side; at 40 it loses 8, enough to cut into the chin or the brows of " +
+  "FER2013's tightly cropped faces), the 5×5 crop positions add ±2 pixels of jitter to the ±10% shifts, and each " +
+  "image costs 16% fewer FLOPs than at 48 (44² / 48²). `--crop-size 40` is the other end of that range.",
+  "",
+  "**`vgg` by default**: the long run is paid in CPU-hours. `wide` (64-128-256-512) costs four times the FLOPs of " +
+  "`vgg` (32-64-128-256): 0.75 against 0.19 GFLOP per 44-pixel image, 4.7 M against 1.2 M parameters, and it " +
+  "trained 2.2–2.8× slower when the default was chosen (3-epoch quick runs of each, interleaved, on 2 shared cores " +
+  "under a load of 3–5: `vgg` 111–232 images/s, `wide` 42–94; oneDNN kernels). At that price 100 epochs of `wide` " +
+  "buy about 250 of `vgg`, and 05 got 65% from `vgg` in 13 epochs, so the long run spends its hours on epochs; " +
+  "`--arch wide` is the other choice.",
+  "",
+  "**No mixup, no label smoothing by default**: mixup (`--mixup 0.2`) is cheap, but no FER2013 run here has shown " +
+  "that it helps. Label smoothing is off too (05 used 0.1): 03's paired ablation found it worth 0.7 points, within " +
+  "noise, at the price of a model 5 points underconfident, and averaging ten crops lowers confidence further.",
+].join("\n");
+
 /** What {@link cropsReport} reports on. */
 export interface CropsRun {
   training: TrainResult;
@@ -344,6 +369,7 @@ export async function cropsReport<C extends CommonConfig>(
     ],
     sections: [
       ttaSection(rows, input, testNote),
+      WHY_CROP_DEFAULTS,
       [
         `## Against ${run.reference} and the study`,
         "",

@@ -14,8 +14,8 @@
  * ```ts
  * await runExperiment({
  *   name: "05_tiny", title: "Experiment 05 — tiny CNN", story: "…", studyAccuracy: 0.5,
- *   defaults: { ...COMMON_DEFAULTS, lr: 1e-3 }, quick: { epochs: 2 },
- *   flags: { lr: { type: "number", help: "Adam learning rate" } },
+ *   settings: { epochs: common("epochs", 20), lr: num(1e-3, "Adam learning rate") },
+ *   quick: { epochs: 2 },
  * }, async (exp) => {
  *   const model = tf.sequential({ layers: [ … ] });
  *   const training = await exp.train(model, { optimizer: tf.train.adam(exp.config.lr) });
@@ -27,7 +27,15 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { kernelsLabel } from "../backend/select.ts";
-import { COMMON_DEFAULTS, type CommonConfig, type Flags, resolveConfig } from "../cli/args.ts";
+import {
+  COMMON_DEFAULTS,
+  COMMON_SETTINGS,
+  type CommonConfig,
+  type ConfigOf,
+  defaultsOf,
+  resolveConfig,
+  type Settings,
+} from "../cli/args.ts";
 import { runMain } from "../cli/main.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import type { BatchAugment } from "../data/crops.ts";
@@ -38,11 +46,12 @@ import { makeRng, type Rng, shuffleInPlace } from "../rng.ts";
 import type { Callback } from "../train/callbacks.ts";
 import { train, type TrainResult } from "../train/loop.ts";
 import type { LrSchedule } from "../train/lr_schedule.ts";
+import type { SoftTargets } from "../train/soft_targets.ts";
 import { log, prepare, type Prepared } from "./prepare.ts";
 import { type ReportExtras, writeExperimentReport, writeUnfinishedReport } from "./report.ts";
 
 /** What an experiment script declares about itself. */
-export interface ExperimentSpec<C extends CommonConfig> {
+export interface ExperimentSpec<S extends Settings = Settings> {
   /** File stem of the report, the saved model and the checkpoint, e.g. "01_baseline". */
   name: string;
   /** Report title. */
@@ -51,21 +60,21 @@ export interface ExperimentSpec<C extends CommonConfig> {
   story: string;
   /** The study's test accuracy on FER2013 (stated here and nowhere else). */
   studyAccuracy: number;
-  /** Every setting's default. */
-  defaults: C;
-  /** What `--quick` changes. */
-  quick: Partial<C>;
-  /** Flags beyond the common ones. */
-  flags?: Flags;
   /**
-   * The settings an ablation switches, each with the suffix it gives the run
-   * when it differs from its default (e.g. `labelSmoothing: (c) => \`ls${c.labelSmoothing}\``),
-   * so an ablation's report, model and checkpoint do not overwrite the main
-   * run's: `name_<suffix>_<suffix>`. `--quick`'s own values are defaults
-   * there, not ablations.
+   * The settings beyond the common ones, each declared once (`common(...)`
+   * gives a common one this experiment's default). A setting with an
+   * `ablation` suffix names a run whose value differs from its default,
+   * `name_<suffix>_<suffix>` in this table's order, so an ablation's report,
+   * model and checkpoint do not overwrite the main run's; `--quick`'s own
+   * values are defaults there, not ablations.
    */
-  ablations?: { [K in keyof C]?: (config: C) => string };
+  settings: S;
+  /** What `--quick` changes. */
+  quick: Partial<ExperimentConfig<S>>;
 }
+
+/** The resolved config of an experiment: the common settings and its own. */
+export type ExperimentConfig<S extends Settings> = CommonConfig & ConfigOf<S>;
 
 /** Options of {@link Experiment.train}; the run's config supplies the rest. */
 export interface ExperimentTrainOptions {
@@ -83,6 +92,8 @@ export interface ExperimentTrainOptions {
   labelSmoothing?: number;
   /** mixup's Beta(α, α) parameter (default 0: off). */
   mixup?: number;
+  /** Knowledge distillation: teachers' distributions mixed into the labels (default none; see `soft_targets.ts`). */
+  softTargets?: SoftTargets;
   /** Learning rate per optimizer step from the global step (default none: the optimizer's, callbacks'). */
   lrSchedule?: LrSchedule;
   /** L2 weight decay added to the gradients, as PyTorch's SGD does (default 0). */
@@ -128,7 +139,7 @@ export class Experiment<C extends CommonConfig> {
   /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<suffix>` for an ablation. */
   readonly name: string;
 
-  constructor(readonly spec: ExperimentSpec<C>, readonly config: C, readonly prepared: Prepared) {
+  constructor(readonly spec: ExperimentSpec, readonly config: C, readonly prepared: Prepared) {
     const suffix = ablationSuffix(spec, config);
     this.name = suffix ? `${spec.name}_${suffix}` : spec.name;
   }
@@ -140,8 +151,9 @@ export class Experiment<C extends CommonConfig> {
 
   /** The values of the settings an ablation can switch (e.g. `{ labelSmoothing: "0.1" }`), to compare runs by. */
   ablationSettings(): Record<string, string> {
+    const config: Record<string, unknown> = this.config;
     return Object.fromEntries(
-      Object.keys(this.spec.ablations ?? {}).map((k) => [k, String(this.config[k as keyof C])]),
+      Object.entries(this.spec.settings).filter(([, s]) => s.ablation).map(([k]) => [k, String(config[k])]),
     );
   }
 
@@ -180,6 +192,7 @@ export class Experiment<C extends CommonConfig> {
         microBatch: opts.microBatch,
         labelSmoothing: opts.labelSmoothing,
         mixup: opts.mixup,
+        softTargets: opts.softTargets,
         lrSchedule: opts.lrSchedule,
         weightDecay: opts.weightDecay,
         augment,
@@ -288,10 +301,14 @@ function presetAugment(preset: AugmentPresetName): BatchAugment | undefined {
 }
 
 /** The suffixes of the ablation settings that differ from their defaults (with `--quick`'s), joined; "" for none. */
-export function ablationSuffix<C extends CommonConfig>(spec: ExperimentSpec<C>, config: C): string {
-  const defaults: C = config.quick ? { ...spec.defaults, ...spec.quick } : spec.defaults;
-  const named = Object.entries(spec.ablations ?? {}) as [keyof C, (c: C) => string][];
-  return named.filter(([k]) => config[k] !== defaults[k]).map(([, suffix]) => suffix(config)).join("_");
+export function ablationSuffix(spec: ExperimentSpec, config: CommonConfig): string {
+  const all = defaultsOf({ ...COMMON_SETTINGS, ...spec.settings });
+  const defaults: Record<string, unknown> = config.quick ? { ...all, ...spec.quick } : all;
+  const values: Record<string, unknown> = config;
+  return Object.entries(spec.settings)
+    .filter(([k, s]) => s.ablation && values[k] !== defaults[k])
+    .map(([k, s]) => s.ablation!(values[k]))
+    .join("_");
 }
 
 /** Logs the resolved config, then prepares backend, data and split. */
@@ -305,13 +322,13 @@ function prepareLogged<C extends CommonConfig>(config: C, name: string): Promise
  * `--help`), prepares backend, data and split, then calls `body`. User
  * errors print as one message; the process exits when `body` is done.
  */
-export function runExperiment<C extends CommonConfig>(
-  spec: ExperimentSpec<C>,
-  body: (exp: Experiment<C>) => Promise<void>,
+export function runExperiment<S extends Settings>(
+  spec: ExperimentSpec<S>,
+  body: (exp: Experiment<ExperimentConfig<S>>) => Promise<void>,
   argv: string[] = Deno.args,
 ): Promise<never> {
   return runMain(async () => {
-    const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.defaults, spec.quick, spec.flags);
+    const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.settings, spec.quick);
     if (!config) return;
     const prepared = await prepareLogged(config, spec.name);
     const out = outputFolder(config.out, prepared.dataFacts.kind);

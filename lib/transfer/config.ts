@@ -1,46 +1,33 @@
 /**
- * The settings experiment 04 adds to the common ones, and their flags.
+ * Experiment 04's settings, each declared once: the common ones it
+ * re-defaults, then its own.
  *
  * @module
  */
-import type { CommonConfig, Flag } from "../cli/args.ts";
+import { common, type CommonConfig, type ConfigOf, num, oneOf, text } from "../cli/args.ts";
 
-/** Experiment 04's config (its defaults live in the script). */
-export interface TransferConfig extends CommonConfig {
-  /** Registry id (see `BACKBONES`), TF.js model directory or URL. */
-  backbone: string;
-  /** Side the faces are resized to, per batch. */
-  size: number;
-  /** Top blocks fine-tuned in phase 2. */
-  fineTuneBlocks: number;
-  /** Batch norm during fine-tuning: inference mode, or TF.js's batch statistics. */
-  bn: "frozen" | "live";
-  headEpochs: number;
-  /** Phase 1 batch (cached features are cheap: big batches keep per-step overhead down). */
-  headBatchSize: number;
-  headLr: number;
-  /** Phase 2 learning rate. */
-  lr: number;
-  /** Micro-batch of phase 2 (gradient accumulation bounds activation memory). */
-  microBatch: number;
-  dropout: number;
-  patience: number;
-  /** Training rows of each short ablation run (0 = no ablation). */
-  ablationRows: number;
-}
-
-/** Flags of {@link TransferConfig} beyond the common ones. */
-export const TRANSFER_FLAGS: Record<string, Flag> = {
-  backbone: { type: "string", help: "backbone: registry id, TF.js model dir or URL" },
-  size: { type: "number", help: "backbone input side (faces are resized per batch)" },
-  fineTuneBlocks: { type: "number", help: "top backbone blocks fine-tuned in phase 2 (0 = head only)" },
-  bn: { type: "string", help: "batch norm while fine-tuning: frozen|live" },
-  headEpochs: { type: "number", help: "phase 1 epochs (head on cached features)" },
-  headBatchSize: { type: "number", help: "phase 1 batch size" },
-  headLr: { type: "number", help: "phase 1 Adam learning rate" },
-  lr: { type: "number", help: "phase 2 Adam learning rate" },
-  microBatch: { type: "number", help: "phase 2 micro-batch (gradient accumulation)" },
-  dropout: { type: "number", help: "dropout before the new dense layer" },
-  patience: { type: "number", help: "phase 2 early-stopping patience (epochs)" },
-  ablationRows: { type: "number", help: "training rows of each short ablation run (0 = none)" },
+/** Experiment 04's settings beyond (and re-defaulting) the common ones. */
+export const TRANSFER_SETTINGS = {
+  // MobileNetV2 α 1.4, shipped in npm nsfwjs (the report says what it was trained on)
+  backbone: text("nsfwjs-mobilenet-v2-mid", "backbone: registry id (see BACKBONES), TF.js model dir or URL"),
+  size: num(224, "backbone input side (faces are resized per batch)"),
+  // blocks 13–16 and the last 1×1 conv
+  fineTuneBlocks: num(5, "top backbone blocks fine-tuned in phase 2 (0 = head only)"),
+  bn: oneOf(["frozen", "live"], "frozen", "batch norm while fine-tuning: inference mode, or TF.js's batch statistics"),
+  // batch norm is frozen: its population statistics are the backbone's, never re-estimated
+  bnRecalRows: common("bnRecalRows", 0),
+  headEpochs: num(20, "phase 1 epochs (head on cached features)"),
+  // cached features are cheap: big batches keep per-step overhead down
+  headBatchSize: num(256, "phase 1 batch size"),
+  headLr: num(1e-3, "phase 1 Adam learning rate"),
+  epochs: common("epochs", 8),
+  lr: num(1e-4, "phase 2 Adam learning rate"),
+  batchSize: common("batchSize", 32),
+  microBatch: num(16, "phase 2 micro-batch (gradient accumulation bounds activation memory)"),
+  dropout: num(0.3, "dropout before the new dense layer"),
+  patience: num(3, "phase 2 early-stopping patience (epochs)"),
+  ablationRows: num(0, "training rows of each short ablation run (0 = none)"),
 };
+
+/** Experiment 04's resolved config. */
+export type TransferConfig = CommonConfig & ConfigOf<typeof TRANSFER_SETTINGS>;
