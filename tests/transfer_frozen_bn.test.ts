@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { makeRng } from "../lib/rng.ts";
 import { train } from "../lib/train/loop.ts";
 import { loadBackbone } from "../lib/transfer/backbone.ts";
-import { countBatchNorm, freezeBatchNorm } from "../lib/transfer/frozen_bn.ts";
+import { countBatchNorm, freezeBatchNorm } from "../lib/models/frozen_bn.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
 import { tinyBlockOf, writeTinyLayersModel } from "./transfer_fixtures.ts";
 

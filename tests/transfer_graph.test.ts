@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { BackboneError, fetchModel, formatOf, loadBackbone, readModelDir } from "../lib/transfer/backbone.ts";
-import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/transfer/graph_layer.ts";
+import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } from "../lib/models/graph_layer.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
 import { countFlops } from "../lib/models/flops.ts";
 import { loadModel, saveModel } from "../lib/models/io.ts";

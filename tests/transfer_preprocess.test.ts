@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { computeFeatures } from "../lib/transfer/features.ts";
 import { MemoryMonitor } from "../lib/transfer/memory.ts";
-import { PreprocessError, ResizeToBackbone, toBackboneInput } from "../lib/transfer/preprocess.ts";
+import { PreprocessError, ResizeToBackbone, toBackboneInput } from "../lib/models/preprocess.ts";
 
 await tf.setBackend("cpu");
 

@@ -11,6 +11,14 @@ import * as tf from "@tensorflow/tfjs";
 import { IMAGE_SIZE, NUM_CLASSES } from "./fer2013.ts";
 import { type Rng, shuffleInPlace } from "../rng.ts";
 
+/** Images and labels that training and validation read rows from (a `Fer2013` fits). */
+export interface TrainData {
+  /** `n × size²` grayscale bytes. */
+  pixels: Uint8Array;
+  /** Class per row. */
+  labels: Uint8Array;
+}
+
 /** Throws a RangeError unless 0 ≤ start ≤ end ≤ rows.length. */
 function checkRange(rows: ArrayLike<number>, start: number, end: number) {
   if (!(0 <= start && start <= end && end <= rows.length)) {

@@ -11,13 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchNormalization } from "./batch_norm.ts";
-import { makeRng, type Rng } from "../rng.ts";
-
-/** A tfjs-layers weight initializer (its class is not exported by name). */
-export type Initializer = ReturnType<typeof tf.initializers.glorotUniform>;
-
-/** Kernel initializer family for the hidden conv/dense layers. */
-export type KernelInit = "glorotUniform" | "heNormal";
+import { checkPoolable, type KernelInit, kernelInitializer, seedStream } from "./common.ts";
 
 /** Hyper-parameters of {@link buildBaseline}. */
 export interface BaselineConfig {
@@ -55,38 +49,6 @@ export const DEFAULT_BASELINE: BaselineConfig = {
   // hidden layer the choice barely matters.
   kernelInit: "glorotUniform",
 };
-
-/**
- * A source of per-layer initializer seeds derived from one model seed, so
- * layers get different (yet reproducible) random streams.
- */
-export function seedStream(seed: number, model: string): Rng {
-  return makeRng(`${model}:${seed}`);
-}
-
-/** A seeded kernel initializer of the given family. */
-export function kernelInitializer(
-  kind: KernelInit,
-  seeds: Rng,
-): Initializer {
-  // tfjs treats a falsy seed as "unseeded" (Math.random) in its normal
-  // samplers, so 0 must never be passed.
-  const seed = (seeds.int32() >>> 0) || 1;
-  return kind === "heNormal" ? tf.initializers.heNormal({ seed }) : tf.initializers.glorotUniform({ seed });
-}
-
-/** Throws unless `n` poolings by 2 leave at least a 1×1 map. */
-export function checkPoolable(inputSize: number, blocks: number): void {
-  if (!Number.isInteger(inputSize) || inputSize < 1) {
-    throw new Error(`inputSize must be a positive integer, got ${inputSize}`);
-  }
-  if (Math.floor(inputSize / 2 ** blocks) < 1) {
-    throw new Error(
-      `inputSize ${inputSize} is too small for ${blocks} blocks of 2×2 pooling ` +
-        `(needs at least ${2 ** blocks})`,
-    );
-  }
-}
 
 /** Builds the baseline CNN; missing fields take {@link DEFAULT_BASELINE}. */
 export function buildBaseline(

@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { batchNormalization } from "./batch_norm.ts";
-import { checkPoolable, type KernelInit, kernelInitializer, seedStream } from "./baseline.ts";
+import { checkPoolable, type KernelInit, kernelInitializer, seedStream } from "./common.ts";
 
 /** Hyper-parameters of {@link buildDeep}. */
 export interface DeepConfig {

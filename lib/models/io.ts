@@ -17,9 +17,9 @@ import { writeFileAtomic } from "../atomic_write.ts";
 import { DataError } from "../data/fer2013.ts";
 import { modelInput, ModelInputError } from "./input_spec.ts";
 // Custom layers a saved ferlab model may contain (registered on import), so that every loader can rebuild it.
-import "../transfer/preprocess.ts";
-import "../transfer/graph_layer.ts";
-import "../transfer/frozen_bn.ts";
+import "./preprocess.ts";
+import "./graph_layer.ts";
+import "./frozen_bn.ts";
 
 /** A tensor with the name it is saved under. */
 export interface NamedTensor {

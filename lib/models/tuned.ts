@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { checkPoolable, kernelInitializer, seedStream } from "./baseline.ts";
+import { checkPoolable, kernelInitializer, seedStream } from "./common.ts";
 import { batchNormalization } from "./batch_norm.ts";
 
 /** Hyper-parameters of {@link buildTuned}. */

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { recalibrateBatchNorm, sampleRows } from "./bn_recalibrate.ts";
 import { makeRng, type Rng } from "../rng.ts";
-import { batchBounds, batchOrder, oneHot, toImageTensor } from "../data/batches.ts";
+import { batchBounds, batchOrder, oneHot, toImageTensor, type TrainData } from "../data/batches.ts";
 import { fitToInput } from "../data/crops.ts";
 import { DataError } from "../data/fer2013.ts";
 import { inputSide, modelInput } from "../models/input_spec.ts";
@@ -36,14 +36,6 @@ import { dropoutLayers, type OutputKind, outputKind, trainStep } from "./step.ts
 import { evaluateLoss } from "./validate.ts";
 
 export type { EpochLog };
-
-/** Images and labels the loop reads rows from (a `Fer2013` fits). */
-export interface TrainData {
-  /** `n × size²` grayscale bytes. */
-  pixels: Uint8Array;
-  /** Class per row. */
-  labels: Uint8Array;
-}
 
 /** Options of {@link train}. */
 export interface TrainOptions {

@@ -5,11 +5,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { batchBounds, oneHot, toImageTensor } from "../data/batches.ts";
+import { batchBounds, oneHot, toImageTensor, type TrainData } from "../data/batches.ts";
 import { fitToInput } from "../data/crops.ts";
 import { inputSide } from "../models/input_spec.ts";
 import { crossEntropy, type OutputKind, outputKind } from "./step.ts";
-import type { TrainData } from "./loop.ts";
 
 /** Options of {@link evaluateLoss}. */
 export interface EvalLossOptions {

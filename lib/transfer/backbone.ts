@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
-import type { PreprocessMode } from "./preprocess.ts";
+import type { PreprocessMode } from "../models/preprocess.ts";
 import { UserError } from "../errors.ts";
 
 /** One error class for this module. */

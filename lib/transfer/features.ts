@@ -9,9 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { dirname } from "node:path";
-import { batchBounds, toImageTensor } from "../data/batches.ts";
+import { batchBounds, toImageTensor, type TrainData } from "../data/batches.ts";
 import { hashRows } from "../train/checkpoint.ts";
-import type { TrainData } from "../train/loop.ts";
 import { UserError } from "../errors.ts";
 
 /** One error class for this module. */

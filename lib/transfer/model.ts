@@ -11,9 +11,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LoadedBackbone } from "./backbone.ts";
-import { FrozenBatchNormalization } from "./frozen_bn.ts";
-import { GraphLayer, type GraphNode } from "./graph_layer.ts";
-import { ResizeToBackbone } from "./preprocess.ts";
+import { FrozenBatchNormalization } from "../models/frozen_bn.ts";
+import { GraphLayer, type GraphNode } from "../models/graph_layer.ts";
+import { ResizeToBackbone } from "../models/preprocess.ts";
 import { UserError } from "../errors.ts";
 
 /** One error class for this module. */
