@@ -1,11 +1,11 @@
 /**
  * # Experiment 01 — the study's baseline CNN
  *
- * The student study's first model: a plain Keras CNN of four conv blocks and a dense layer, trained with Adam on
- * left–right flipped faces, early stopping on validation loss. The study reported 53.43% test accuracy on FER2013.
+ * The student study's first model, a plain Keras CNN (its layers are the story below), trained with Adam on left–right
+ * flipped faces with early stopping on validation loss. The study reported 53.43% test accuracy on FER2013.
  *
- * Result: 62.36% test accuracy on FER2013 (macro-F1 58.67%), NLL 0.993, ECE 2.6%; all 30 epochs, about 1 min 50 s an
- * epoch on 2 idle cores (wasm); seed 42, study protocol — [reports/01_baseline.md](../reports/01_baseline.md).
+ * Result: 62.36% test accuracy, NLL 0.993, ECE 2.6%; all 30 epochs, about 1 min 50 s each on 2 idle cores (wasm);
+ * seed 42, study protocol — [reports/01_baseline.md](../reports/01_baseline.md).
  *
  *     deno task exp:01 --data data/fer2013.csv          # the full run, about an hour
  *     deno task exp:01 --quick                          # a 2-minute smoke run (synthetic faces without FER2013)

@@ -5,8 +5,8 @@
  * (R = 9 epochs, η = 3: 22 trials) on a 6,000-image subset, then the winner retrained on the full training split.
  * The study reported 53.01% test accuracy on FER2013.
  *
- * Result: 58.49% test accuracy on FER2013 (macro-F1 49.42%), NLL 1.131, ECE 6.3%; search 1 h 05 min, then 30 epochs
- * of the winner in 1 h 07 min on 2 cores (wasm); seed 42, study protocol — [reports/02_tuned.md](../reports/02_tuned.md).
+ * Result: 58.49% test accuracy, NLL 1.131, ECE 6.3%; search 1 h 05 min, then the winner's 30 epochs 1 h 07 min on 2
+ * cores (wasm); seed 42, study protocol — [reports/02_tuned.md](../reports/02_tuned.md).
  *
  *     deno task exp:02 --data data/fer2013.csv --max-minutes 170      # the full run (--resume replays finished trials)
  *     deno task exp:02 --quick                                        # a few-minute smoke run

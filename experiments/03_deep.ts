@@ -5,9 +5,8 @@
  * 0.1, Adam with ReduceLROnPlateau and early stopping on validation accuracy, strong augmentation. The study reported
  * 62%. Its filters (128→512) would take about 18 hours here, so the default `lean` narrows them to 32→512.
  *
- * Result: 61.86% test accuracy on FER2013 (`lean`; macro-F1 55.94%), NLL 1.023, ECE 5.3%, underconfident by 5.2
- * points; early stopping after 56 of 60 epochs, 3 h 24 min on 2 cores (wasm); seed 42, study protocol —
- * [reports/03_deep.md](../reports/03_deep.md), with the label-smoothing ablation and both architectures' costs.
+ * Result: 61.86% test accuracy (`lean`), NLL 1.023, ECE 5.3% (5.2 points underconfident); 56 of 60 epochs (early
+ * stop), 3 h 24 min on 2 cores (wasm); seed 42, study protocol — [reports/03_deep.md](../reports/03_deep.md).
  *
  *     deno task exp:03 --data data/fer2013.csv --max-minutes 300     # the full run (resume with --resume)
  *     deno task exp:03 --data data/fer2013.csv --epochs 12 --label-smoothing 0   # an ablation: 03_deep_ls0_12ep

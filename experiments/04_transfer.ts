@@ -5,9 +5,8 @@
  * work" (no number). Here the resize happens per batch inside the model: phase 1 trains a new head on a pretrained
  * MobileNetV2's features computed once per image, phase 2 fine-tunes its top blocks at a low learning rate.
  *
- * Result: 57.93% test accuracy on FER2013 (MobileNetV2 from nsfwjs at 96×96; head only 43.03%; macro-F1 53.80%), NLL
- * 1.133, ECE 5.7%; 8 fine-tuning epochs in 1 h 33 min on 2 cores (wasm); seed 42, study protocol —
- * [reports/04_transfer.md](../reports/04_transfer.md): transfer works once it fits, but stays below 01's plain CNN.
+ * Result: 57.93% test accuracy (MobileNetV2 at 96×96; its head alone 43.03%), NLL 1.133, ECE 5.7%; 8 fine-tuning
+ * epochs, 1 h 33 min on 2 cores (wasm); seed 42, study protocol — [reports/04_transfer.md](../reports/04_transfer.md).
  *
  *     deno task exp:04 --data data/fer2013.csv --size 96 --micro-batch 32 --ablation-rows 2000   # the reported run
  *     deno task exp:04 --data data/fer2013.csv        # at 224×224, the study's size (the default)

@@ -5,9 +5,8 @@
  * a one-cycle schedule to end inside the budget; the recipe is native PyTorch's yardstick (65.0% on PublicTest in 38
  * minutes). Each ingredient has a flag; a run that switches one off is an ablation with its own report.
  *
- * Result: 65.06% on PublicTest (65.56% with flip TTA; macro-F1 57.41%), NLL 0.963, ECE 4.2%; 13 epochs, schedule
- * complete after 86.7 of the 120 minutes on 2 cores (wasm); seed 42, official protocol —
- * [reports/05_budget.md](../reports/05_budget.md).
+ * Result: 65.06% on PublicTest (65.56% with flip TTA), NLL 0.963, ECE 4.2%; 13 epochs, done after 86.7 of its 120
+ * minutes on 2 cores (wasm); seed 42, official protocol — [reports/05_budget.md](../reports/05_budget.md).
  *
  *     deno task exp:05 --data data/fer2013.csv.gz                        # 120-minute budget, official protocol
  *     deno task exp:05 --data … --budget-minutes 15 --label-smoothing 0   # an ablation: 05_budget_15min_ls0
