@@ -91,7 +91,7 @@ export async function findChromium(given?: string): Promise<string> {
 }
 
 /** Reads Chromium's stderr until it prints its DevTools WebSocket URL. */
-async function devtoolsUrl(stderr: ReadableStream<Uint8Array>, timeoutMs: number): Promise<string> {
+export async function devtoolsUrl(stderr: ReadableStream<Uint8Array>, timeoutMs: number): Promise<string> {
   const reader = stderr.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   const deadline = Date.now() + timeoutMs;
@@ -113,8 +113,8 @@ async function devtoolsUrl(stderr: ReadableStream<Uint8Array>, timeoutMs: number
   throw new BrowserError(`Chromium did not start its DevTools endpoint:\n${seen.slice(-2000)}`);
 }
 
-/** A minimal DevTools-protocol client over one WebSocket (flat sessions). */
-class Cdp {
+/** A minimal DevTools-protocol client over one WebSocket (flat sessions); the demo's test drives a page with it too. */
+export class Cdp {
   #next = 1;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #listeners: ((method: string, params: Record<string, unknown>, session?: string) => void)[] = [];
@@ -209,7 +209,8 @@ async function hoverFirstPoint(cdp: Cdp, sessionId: string, id: string): Promise
   return t.result.value ?? "";
 }
 
-function consoleText(params: Record<string, unknown>): string {
+/** The text of a `Runtime.consoleAPICalled` event's arguments. */
+export function consoleText(params: Record<string, unknown>): string {
   const args = (params.args as { value?: unknown; description?: string }[] | undefined) ?? [];
   return args.map((a) => (a.value !== undefined ? String(a.value) : a.description ?? "")).join(" ");
 }
