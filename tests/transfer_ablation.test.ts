@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { peakOverSessions } from "../lib/transfer/memory.ts";
 import { type AblationOptions, type AblationVariant, runAblation } from "../lib/transfer/phases.ts";
-import { writeTinyGraphModel } from "./transfer_fixtures.ts";
+import { writeTinyGraphModel } from "./helpers/transfer_fixtures.ts";
 
 await tf.setBackend("cpu");
 

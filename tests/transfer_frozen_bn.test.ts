@@ -5,7 +5,7 @@ import { train } from "../lib/train/loop.ts";
 import { loadBackbone } from "../lib/transfer/backbone.ts";
 import { countBatchNorm, freezeBatchNorm } from "../lib/models/frozen_bn.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
-import { tinyBlockOf, writeTinyLayersModel } from "./transfer_fixtures.ts";
+import { tinyBlockOf, writeTinyLayersModel } from "./helpers/transfer_fixtures.ts";
 
 await tf.setBackend("cpu");
 

@@ -5,7 +5,7 @@ import { featureNode, GraphLayer, GraphLayerError, graphLayerFromArtifacts } fro
 import { buildTransferModel } from "../lib/transfer/model.ts";
 import { countFlops } from "../lib/models/flops.ts";
 import { loadModel, saveModel } from "../lib/models/io.ts";
-import { writeTinyGraphModel } from "./transfer_fixtures.ts";
+import { writeTinyGraphModel } from "./helpers/transfer_fixtures.ts";
 
 await tf.setBackend("cpu");
 

@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { argv, runScript } from "./helpers/run_script.ts";
+import { argv, runScript } from "../helpers/run_script.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-e2e06-" });
 const run = (flags: Record<string, string | number | boolean>) =>
   runScript("experiments/06_crops.ts", argv(flags), { extra: { write: [tmp] }, cwd: tmp });
-const COMMITTED_05 = new URL("../reports/05_budget.json", import.meta.url).pathname;
+const COMMITTED_05 = new URL("../../reports/05_budget.json", import.meta.url).pathname;
 
 Deno.test({
   name: "exp:06 --quick trains on crops and writes its report: ten-crop beside the centre crop, 05 and the study",

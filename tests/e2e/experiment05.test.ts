@@ -5,7 +5,7 @@
  * `deno task exp:05 --quick` is the full smoke run.)
  */
 import assert from "node:assert/strict";
-import { runScript } from "./helpers/run_script.ts";
+import { runScript } from "../helpers/run_script.ts";
 
 function run(args: string[]) {
   return runScript("experiments/05_budget.ts", args);

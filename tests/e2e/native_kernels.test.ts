@@ -8,15 +8,15 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
-import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
-import { loadDnnl } from "../lib/backend/native/dnnl.ts";
-import { nativeFallbacks } from "../lib/backend/native/kernels.ts";
-import { batchNormalization as fastBatchNorm } from "../lib/models/batch_norm.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
-import { makeRng } from "../lib/rng.ts";
-import { assertClose, CASES, convOn, randArray, type Shape4 } from "./helpers/conv_cases.ts";
-import { assertSameGradients, modelGradients } from "./helpers/model_grads.ts";
-import { runSource } from "./helpers/run_script.ts";
+import { installWasmTrainingKernels } from "../../lib/backend/wasm/register.ts";
+import { loadDnnl } from "../../lib/backend/native/dnnl.ts";
+import { nativeFallbacks } from "../../lib/backend/native/kernels.ts";
+import { batchNormalization as fastBatchNorm } from "../../lib/models/batch_norm.ts";
+import { denoCommand } from "../../lib/cli/permissions.ts";
+import { makeRng } from "../../lib/rng.ts";
+import { assertClose, CASES, convOn, randArray, type Shape4 } from "../helpers/conv_cases.ts";
+import { assertSameGradients, modelGradients } from "../helpers/model_grads.ts";
+import { runSource } from "../helpers/run_script.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -92,7 +92,7 @@ Deno.test({
 
 /** A script: a few training steps of the baseline on the chosen kernels; prints the backend and final weights. */
 function trainScript(kernels: string): string {
-  const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
+  const lib = (p: string) => JSON.stringify(new URL(`../../lib/${p}`, import.meta.url).href);
   return `
     import * as tf from "@tensorflow/tfjs";
     import { selectBackend } from ${lib("backend/select.ts")};
@@ -145,7 +145,7 @@ Deno.test({
     assert.match((auto.notes as string[]).join("\n"), /native kernels unavailable \(FFI is not allowed/);
     const out = await new Deno.Command(denoCommand(), {
       args: ["run", "-P=experiment", deny, "experiments/01_baseline.ts", "--quick", "--kernels", "native"],
-      cwd: new URL("..", import.meta.url),
+      cwd: new URL("../..", import.meta.url),
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { confusionChart } from "../lib/report/charts.ts";
-import { checkPage } from "../lib/report/browser.ts";
-import { copyVendor, renderPage } from "../lib/report/html.ts";
+import { confusionChart } from "../../lib/report/charts.ts";
+import { checkPage } from "../../lib/report/browser.ts";
+import { copyVendor, renderPage } from "../../lib/report/html.ts";
 
-const PAGE = new URL("../reports/index.html", import.meta.url);
+const PAGE = new URL("../../reports/index.html", import.meta.url);
 
 /** Width and height of a PNG, from its IHDR chunk. */
 function pngSize(png: Uint8Array): [number, number] {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runScript } from "./helpers/run_script.ts";
+import { runScript } from "../helpers/run_script.ts";
 
 const NOTHING = "^no such run$";
 

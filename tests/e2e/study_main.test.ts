@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { eta, parseEta, parseTotalEta, type Step } from "../lib/train/progress.ts";
-import { runScript } from "./helpers/run_script.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { eta, parseEta, parseTotalEta, type Step } from "../../lib/train/progress.ts";
+import { runScript } from "../helpers/run_script.ts";
 
-const REPO = new URL("..", import.meta.url).pathname;
+const REPO = new URL("../..", import.meta.url).pathname;
 
 Deno.test("parseTotalEta reads the training progress line's total", () => {
   assert.equal(

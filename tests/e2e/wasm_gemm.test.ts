@@ -6,11 +6,11 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import assert from "node:assert/strict";
-import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
-import { gemmInfo } from "../lib/backend/wasm/gemm_pool.ts";
-import { makeRng } from "../lib/rng.ts";
-import { assertClose, CASES, convOn, randArray, type Shape4 } from "./helpers/conv_cases.ts";
-import { runSource } from "./helpers/run_script.ts";
+import { installWasmTrainingKernels } from "../../lib/backend/wasm/register.ts";
+import { gemmInfo } from "../../lib/backend/wasm/gemm_pool.ts";
+import { makeRng } from "../../lib/rng.ts";
+import { assertClose, CASES, convOn, randArray, type Shape4 } from "../helpers/conv_cases.ts";
+import { runSource } from "../helpers/run_script.ts";
 
 tf.enableProdMode();
 await tf.setBackend("wasm");
@@ -46,7 +46,7 @@ Deno.test("fused conv with bias and relu on ferlab's forward kernel matches cpu"
 
 /** A script: conv gradients of a fixed problem on wasm with `threads`, printed with the kernels' info. */
 function gradientScript(threads: number): string {
-  const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
+  const lib = (p: string) => JSON.stringify(new URL(`../../lib/${p}`, import.meta.url).href);
   return `
     import * as tf from "@tensorflow/tfjs";
     import { selectBackend } from ${lib("backend/select.ts")};

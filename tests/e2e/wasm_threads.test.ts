@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 // the full package: it registers the gradients that tfjs-core alone lacks
 import * as tf from "@tensorflow/tfjs";
-import { initWasm, MAX_WASM_THREADS, resolveThreads, shutdownWasm } from "../lib/backend/wasm/init.ts";
+import { initWasm, MAX_WASM_THREADS, resolveThreads, shutdownWasm } from "../../lib/backend/wasm/init.ts";
 import {
   embeddedWorkerContents,
   ensureWorkerFile,
@@ -9,9 +9,9 @@ import {
   WORKER_PRELUDE,
   workerScriptSource,
   writeFileAtomic,
-} from "../lib/backend/wasm/threads.ts";
-import { installWasmTrainingKernels } from "../lib/backend/wasm/register.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
+} from "../../lib/backend/wasm/threads.ts";
+import { installWasmTrainingKernels } from "../../lib/backend/wasm/register.ts";
+import { denoCommand } from "../../lib/cli/permissions.ts";
 
 Deno.test("resolveThreads: auto is one per core, capped at the pool size; explicit counts are checked", () => {
   assert.deepEqual(resolveThreads("auto", 2), { threads: 2, notes: [] });
@@ -172,13 +172,13 @@ Deno.test({
 Deno.test("a script using 2 threads under -P=experiment exits on its own, without shutdownWasm", async () => {
   const script = `
     import * as tf from "@tensorflow/tfjs-core";
-    import { initWasm } from ${JSON.stringify(new URL("../lib/backend/wasm/init.ts", import.meta.url).href)};
+    import { initWasm } from ${JSON.stringify(new URL("../../lib/backend/wasm/init.ts", import.meta.url).href)};
     const r = await initWasm({ threads: 2 });
     tf.conv2d(tf.ones([2, 8, 8, 4]), tf.ones([3, 3, 4, 4]), 1, "same").dataSync();
     console.log(JSON.stringify(r));`;
   const child = new Deno.Command(denoCommand(), {
     args: ["run", "-P=experiment", "-"],
-    cwd: new URL("..", import.meta.url),
+    cwd: new URL("../..", import.meta.url),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runScript } from "./helpers/run_script.ts";
-import { writeTinyGraphModel } from "./transfer_fixtures.ts";
+import { runScript } from "../helpers/run_script.ts";
+import { writeTinyGraphModel } from "../helpers/transfer_fixtures.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "ferlab-exp04-" });
 const backbone = join(tmp, "tiny-graph");

@@ -11,11 +11,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { WriteError, writeFileAtomic } from "../lib/atomic_write.ts";
-import { denoCommand } from "../lib/cli/permissions.ts";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { argv, runScript } from "./helpers/run_script.ts";
+import { WriteError, writeFileAtomic } from "../../lib/atomic_write.ts";
+import { denoCommand } from "../../lib/cli/permissions.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { argv, runScript } from "../helpers/run_script.ts";
 
 async function sh(cmd: string, ...args: string[]): Promise<void> {
   const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
@@ -42,7 +42,7 @@ async function cannotMount(): Promise<string | null> {
 }
 
 const skipped = await cannotMount();
-if (skipped) console.error(`disk_full_e2e.test.ts: skipped: ${skipped}`);
+if (skipped) console.error(`e2e/disk_full.test.ts: skipped: ${skipped}`);
 
 /** Runs `body` with a tmpfs of `size` mounted on a fresh temp folder, unmounted afterwards whatever happens. */
 async function withTmpfs(size: string, body: (dir: string) => Promise<void>): Promise<void> {

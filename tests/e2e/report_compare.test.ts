@@ -7,19 +7,19 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fingerprint } from "../lib/data/fingerprint.ts";
-import { makeSplit, splitSettings } from "../lib/data/split.ts";
-import { splitKey } from "../lib/data/split_cache.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { evaluate } from "../lib/eval/metrics.ts";
-import { loadModel } from "../lib/models/io.ts";
-import { fmtSeconds } from "../lib/report/markdown.ts";
-import { distinctTitles } from "../lib/compare/comparison.ts";
-import { runScript } from "./helpers/run_script.ts";
+import { fingerprint } from "../../lib/data/fingerprint.ts";
+import { makeSplit, splitSettings } from "../../lib/data/split.ts";
+import { splitKey } from "../../lib/data/split_cache.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { evaluate } from "../../lib/eval/metrics.ts";
+import { loadModel } from "../../lib/models/io.ts";
+import { fmtSeconds } from "../../lib/report/markdown.ts";
+import { distinctTitles } from "../../lib/compare/comparison.ts";
+import { runScript } from "../helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 
-const REPO = new URL("..", import.meta.url).pathname;
+const REPO = new URL("../..", import.meta.url).pathname;
 const COMMITTED = JSON.parse(await Deno.readTextFile(join(REPO, "reports/01_baseline.json")));
 
 function report(args: string[], cwd: string) {

@@ -9,8 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { confusionChart } from "../lib/report/charts.ts";
-import { copyVendor, renderPage } from "../lib/report/html.ts";
+import { confusionChart } from "../../lib/report/charts.ts";
+import { copyVendor, renderPage } from "../../lib/report/html.ts";
 import {
   PAGE,
   SCREENSHOT,
@@ -18,10 +18,10 @@ import {
   screenshotStaleness,
   sha256Hex,
   writeScreenshot,
-} from "../lib/report/screenshot.ts";
-import { runScript } from "./helpers/run_script.ts";
+} from "../../lib/report/screenshot.ts";
+import { runScript } from "../helpers/run_script.ts";
 
-const REPORTS = new URL("../reports", import.meta.url).pathname;
+const REPORTS = new URL("../../reports", import.meta.url).pathname;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 Deno.test("reports/index.png is the screenshot of reports/index.html as committed", async () => {

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { argv, runScript } from "./helpers/run_script.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { argv, runScript } from "../helpers/run_script.ts";
 
 /** Runs a script as its task does (`-P=<set>`), with the test's temp dir added to the set. */
 const run = (script: string, flags: Record<string, string | number | boolean>) =>

@@ -9,15 +9,15 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { DataError, EMOTIONS } from "../lib/data/fer2013.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { evaluateEnsemble, predictEnsemble } from "../lib/eval/ensemble.ts";
-import { evaluate } from "../lib/eval/metrics.ts";
-import { modelInput, ModelInputError, setModelInput } from "../lib/models/input_spec.ts";
-import { loadModel, MODEL_JSON, saveModel } from "../lib/models/io.ts";
-import { loadFace } from "../lib/predict/photo.ts";
-import { runScript } from "./helpers/run_script.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { DataError, EMOTIONS } from "../../lib/data/fer2013.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { evaluateEnsemble, predictEnsemble } from "../../lib/eval/ensemble.ts";
+import { evaluate } from "../../lib/eval/metrics.ts";
+import { modelInput, ModelInputError, setModelInput } from "../../lib/models/input_spec.ts";
+import { loadModel, MODEL_JSON, saveModel } from "../../lib/models/io.ts";
+import { loadFace } from "../../lib/predict/photo.ts";
+import { runScript } from "../helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 

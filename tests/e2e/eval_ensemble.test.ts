@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { runScript } from "./helpers/run_script.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { runScript } from "../helpers/run_script.ts";
 
-const MODEL = new URL("../reports/models/01_baseline", import.meta.url).pathname;
+const MODEL = new URL("../../reports/models/01_baseline", import.meta.url).pathname;
 
 function evalTool(args: string[]) {
   return runScript("tools/eval.ts", ["--backend", "cpu", ...args], { extra: { write: [tmp] } });

@@ -5,7 +5,7 @@
  * a command that then works.
  */
 import assert from "node:assert/strict";
-import { shutdownWasm } from "../lib/backend/wasm/init.ts";
+import { shutdownWasm } from "../../lib/backend/wasm/init.ts";
 import { join } from "node:path";
 import {
   deniedAccess,
@@ -14,12 +14,12 @@ import {
   permissionHint,
   resumeCommand,
   setOfScript,
-} from "../lib/cli/permissions.ts";
-import { selectBackend } from "../lib/backend/select.ts";
-import { writeFer2013Csv } from "../lib/data/csv.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
+} from "../../lib/cli/permissions.ts";
+import { selectBackend } from "../../lib/backend/select.ts";
+import { writeFer2013Csv } from "../../lib/data/csv.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const CONFIG = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
 const TASKS: Record<string, { command: string } | string> = CONFIG.tasks;
 const command = (t: { command: string } | string) => typeof t === "string" ? t : t.command;
@@ -136,7 +136,7 @@ Deno.test({
   name: "a plain `deno test` stops at once with Deno's hint to use -P",
   fn: async () => {
     const out = await new Deno.Command(denoCommand(), {
-      args: ["test", "tests/permissions.test.ts"],
+      args: ["test", "tests/e2e/permissions.test.ts"],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fileSaver } from "../lib/models/io.ts";
+import { fileSaver } from "../../lib/models/io.ts";
 
 const b64 = (s: string) => btoa(s);
 

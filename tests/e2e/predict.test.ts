@@ -9,17 +9,17 @@ import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { DataError, EMOTIONS, PIXELS } from "../lib/data/fer2013.ts";
-import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { bestModelDir, readResults } from "../lib/compare/results.ts";
-import { argmaxRows, predictProbabilities } from "../lib/eval/metrics.ts";
-import { loadModel } from "../lib/models/io.ts";
-import { BoxError, centreSquare, loadFace, parseBox } from "../lib/predict/photo.ts";
-import { runScript } from "./helpers/run_script.ts";
+import { DataError, EMOTIONS, PIXELS } from "../../lib/data/fer2013.ts";
+import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
+import { bestModelDir, readResults } from "../../lib/compare/results.ts";
+import { argmaxRows, predictProbabilities } from "../../lib/eval/metrics.ts";
+import { loadModel } from "../../lib/models/io.ts";
+import { BoxError, centreSquare, loadFace, parseBox } from "../../lib/predict/photo.ts";
+import { runScript } from "../helpers/run_script.ts";
 
 await tf.setBackend("cpu");
 
-const REPORTS = new URL("../reports", import.meta.url).pathname;
+const REPORTS = new URL("../../reports", import.meta.url).pathname;
 /** What predict uses without --model: the committed model with the best test accuracy on FER2013. */
 const BEST = (await bestModelDir(REPORTS, (await readResults(REPORTS)).results))!;
 const faces = makeSyntheticFer2013({ n: 3, seed: 77 });
