@@ -27,7 +27,7 @@ Deno.test("the main run has no suffix; each switched setting adds its own, in th
   assert.equal(ablationSuffix(spec, config({})), "");
   assert.equal(ablationSuffix(spec, config({ labelSmoothing: 0 })), "ls0");
   assert.equal(ablationSuffix(spec, config({ nesterov: "no", budgetMinutes: 15 })), "15min_nonesterov");
-  // a setting that is not an ablation (the seed) never names a variant
+  // a setting that is not an ablation (the seed) never names an ablation
   assert.equal(ablationSuffix(spec, config({ seed: 7 })), "");
 });
 

@@ -2,8 +2,8 @@
  * Experiment 04's report sections from hand-made numbers: the fine-tuning
  * row gives the final model's validation accuracy (early stopping may have
  * restored an earlier epoch) and the median epoch's speed, the table beside
- * the other experiments names each run's protocol and variant, and the batch
- * norm conclusion compares variants on one backbone and weighs the gap
+ * the other experiments names each run's protocol and ablation, and the batch
+ * norm conclusion compares ablations on one backbone and weighs the gap
  * against the noise of the validation rows.
  */
 import assert from "node:assert/strict";
@@ -87,7 +87,7 @@ Deno.test("04's phase table: the final model's val accuracy and the median epoch
   assert.doesNotMatch(md, /58\.50%/, "not the last epoch's val accuracy");
 });
 
-Deno.test("04 beside the others: protocol per row, variants of one script told apart", () => {
+Deno.test("04 beside the others: protocol per row, ablations of one script told apart", () => {
   const md = transferMarkdown(report([]));
   assert.match(md, /\| Experiment 01 \| study \| 53\.43% \| 62\.36% \|/);
   assert.match(md, /\| Experiment 05 \| official \| 62\.00% \| 65\.06% \|/);
