@@ -15,14 +15,29 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseFlags } from "../lib/cli/args.ts";
 import { runMain } from "../lib/cli/main.ts";
-import { assembleDemo, ASSETS } from "../lib/demo/assemble.ts";
+import { denoCommand } from "../lib/cli/permissions.ts";
+import { bestModelDir, readResults } from "../lib/compare/results.ts";
+import { assembleDemo, ASSETS, DemoError, type DemoModel, readConfig } from "../lib/demo/assemble.ts";
 import { serveStatic } from "../lib/demo/serve.ts";
 
 const REPORTS = new URL("../reports", import.meta.url).pathname;
 const MB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+/** `--model`, else the config's model: `auto` is predict's default, the best committed model. */
+async function demoModel(configured: string, given?: string): Promise<DemoModel> {
+  const { results } = await readResults(REPORTS);
+  if (given === undefined && configured === "auto") {
+    const best = await bestModelDir(REPORTS, results);
+    if (!best) throw new DemoError(`no saved model under ${REPORTS}/models (run an experiment, or pass --model)`);
+    return { dir: best.dir, title: best.result.title, testAccuracy: best.result.testAccuracy };
+  }
+  const dir = given === undefined ? join(REPORTS, configured) : resolve(given);
+  const r = results.find((r) => r.modelDir !== undefined && resolve(REPORTS, r.modelDir) === dir);
+  return { dir, title: r?.title, testAccuracy: r?.testAccuracy };
+}
 
 await runMain(async () => {
   const v = parseFlags(
@@ -40,7 +55,8 @@ await runMain(async () => {
     },
   );
   if (!v) return; // --help was printed
-  const built = await assembleDemo({ reports: REPORTS, out: REPORTS, model: v.model && resolve(v.model) });
+  const model = await demoModel((await readConfig(REPORTS)).model, v.model);
+  const built = await assembleDemo({ reports: REPORTS, out: REPORTS, model, deno: denoCommand() });
   const { manifest, bytes } = built;
   console.error(
     `${built.dir}: model ${manifest.name} (${MB(bytes.model)}), page code ${MB(bytes.code)}, ` +

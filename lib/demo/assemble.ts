@@ -9,15 +9,13 @@
  *
  * @example
  * ```ts
- * const manifest = await assembleDemo({ reports: "reports", out: "reports" });
+ * const manifest = await assembleDemo({ reports: "reports", out: "reports", model: { dir: "reports/models/05_budget" } });
  * // reports/demo/{demo.js, manifest.json, wasm/, face-api/, models/05_budget/}
  * ```
  *
  * @module
  */
 import { basename, join, relative, resolve } from "node:path";
-import { denoCommand } from "../cli/permissions.ts";
-import { bestModelDir, readResults } from "../compare/results.ts";
 import { TTA_CHOICES } from "../eval/tta.ts";
 import { UserError } from "../errors.ts";
 import { DEFAULT_MIN_SCORE, DETECTORS } from "../predict/fer_crop.ts";
@@ -70,27 +68,23 @@ export async function readConfig(reports: string): Promise<DemoConfig> {
   return config;
 }
 
+/** The model the page runs: a saved model folder, and what its result says about it. */
+export interface DemoModel {
+  dir: string;
+  title?: string;
+  testAccuracy?: number;
+}
+
 /** Options of {@link assembleDemo}. */
 export interface AssembleOptions {
-  /** The results folder: `demo.json`, the experiments' results and `models/`. */
+  /** The results folder, where `demo.json` is. */
   reports: string;
   /** Where `demo.html` is served from; `demo/` is (re)made inside it. */
   out: string;
-  /** A model folder that overrides the config's. */
-  model?: string;
-}
-
-/** The model folder the config names: `auto` is predict's default, the best committed model. */
-async function modelFolder(reports: string, config: DemoConfig, given?: string) {
-  const { results } = await readResults(reports);
-  if (given === undefined && config.model === "auto") {
-    const best = await bestModelDir(reports, results);
-    if (!best) throw new DemoError(`no saved model under ${reports}/models (run an experiment first, or pass --model)`);
-    return { dir: best.dir, result: best.result };
-  }
-  const dir = given ?? join(reports, config.model);
-  const result = results.find((r) => r.modelDir !== undefined && resolve(reports, r.modelDir) === resolve(dir));
-  return { dir, result };
+  /** The model: the config's, resolved by the caller (`auto` is predict's default, which compare/ knows). */
+  model: DemoModel;
+  /** How to start Deno for `deno bundle` (default `deno`). */
+  deno?: string;
 }
 
 async function copy(from: string, to: string): Promise<number> {
@@ -127,8 +121,8 @@ async function bundledTfjs(): Promise<Record<string, string>> {
 }
 
 /** Runs `deno bundle` on the page's module (its npm imports resolve to their browser builds). */
-async function bundle(output: string): Promise<void> {
-  const out = await new Deno.Command(denoCommand(), {
+async function bundle(deno: string, output: string): Promise<void> {
+  const out = await new Deno.Command(deno, {
     args: [
       "bundle",
       "--quiet",
@@ -166,7 +160,7 @@ export interface Assembled {
  */
 export async function assembleDemo(opts: AssembleOptions): Promise<Assembled> {
   const config = await readConfig(opts.reports);
-  const { dir: modelDir, result } = await modelFolder(opts.reports, config, opts.model);
+  const modelDir = opts.model.dir;
   const modelJson = join(modelDir, "model.json");
   try {
     await Deno.stat(modelJson);
@@ -189,7 +183,7 @@ export async function assembleDemo(opts: AssembleOptions): Promise<Assembled> {
   const name = basename(resolve(modelDir));
   for (const sub of ["wasm", "face-api", `models/${name}`]) await Deno.mkdir(join(dir, sub), { recursive: true });
 
-  await bundle(join(dir, "demo.js"));
+  await bundle(opts.deno ?? "deno", join(dir, "demo.js"));
   let code = (await Deno.stat(join(dir, "demo.js"))).size;
   // face-api's MIT licence travels with its bundle (TF.js's npm packages ship no licence file: Apache-2.0).
   code += await copy(join(FACE_API, "LICENSE"), join(dir, "face-api.LICENSE"));
@@ -211,10 +205,11 @@ export async function assembleDemo(opts: AssembleOptions): Promise<Assembled> {
 
   const manifest: DemoManifest = {
     ...config,
-    model: config.model === "auto" && opts.model === undefined ? "auto" : relative(opts.reports, modelDir),
+    model: relative(opts.reports, resolve(modelDir)),
     modelUrl: `${ASSETS}/models/${name}/model.json`,
     name,
-    ...(result ? { title: result.title, testAccuracy: result.testAccuracy } : {}),
+    ...(opts.model.title === undefined ? {} : { title: opts.model.title }),
+    ...(opts.model.testAccuracy === undefined ? {} : { testAccuracy: opts.model.testAccuracy }),
     minScore: DEFAULT_MIN_SCORE,
     detectorWeights: `${ASSETS}/face-api/`,
     wasm: Object.fromEntries(WASM_FILES.map((f) => [f, `${ASSETS}/wasm/${f}`])),

@@ -19,7 +19,8 @@ import { basename, join } from "node:path";
 import sharp from "sharp";
 import { bestModelDir, readResults } from "../../lib/compare/results.ts";
 import { EMOTIONS, IMAGE_SIZE } from "../../lib/data/fer2013.ts";
-import { assembleDemo } from "../../lib/demo/assemble.ts";
+import { denoCommand } from "../../lib/cli/permissions.ts";
+import { assembleDemo, readConfig } from "../../lib/demo/assemble.ts";
 import { grayFromRgba, resizeGray } from "../../lib/demo/pixels.ts";
 import { fileFor, serveStatic, type StaticServer } from "../../lib/demo/serve.ts";
 import { iou } from "../../lib/predict/fer_crop.ts";
@@ -63,8 +64,14 @@ let site: Promise<{ dir: string; model: string }> | undefined;
 function assembled() {
   return site ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "ferlab-demo-" });
-    const { manifest } = await assembleDemo({ reports: REPORTS, out: dir });
-    return { dir, model: manifest.name };
+    // The model reports/demo.json names; "auto" is predict's default, as `deno task demo` resolves it.
+    const configured = (await readConfig(REPORTS)).model;
+    const best = (await bestModelDir(REPORTS, (await readResults(REPORTS)).results))!;
+    const model = configured === "auto"
+      ? { dir: best.dir, title: best.result.title, testAccuracy: best.result.testAccuracy }
+      : { dir: join(REPORTS, configured) };
+    await assembleDemo({ reports: REPORTS, out: dir, model, deno: denoCommand() });
+    return { dir, model: basename(model.dir) };
   })();
 }
 
@@ -149,7 +156,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const best = await bestModelDir(REPORTS, (await readResults(REPORTS)).results);
+    const { model } = await assembled();
     const dir = await Deno.makeTempDir({ prefix: "ferlab-demo-photo-" });
     const empty = join(dir, "plain.png");
     await sharp({ create: { width: 320, height: 240, channels: 3, background: "#88aacc" } }).png().toFile(empty);
@@ -157,7 +164,7 @@ Deno.test({
       const s = await state(page);
       assert.equal(s.error, undefined);
       assert.match(s.backend!, /^wasm /);
-      assert.equal(s.model, basename(best!.dir), "the page runs predict's default model");
+      assert.equal(s.model, model, "the page runs the model reports/demo.json names");
       const at = await centreOf(page, "drop");
       await page.dropFile(empty, at.x, at.y);
       await page.waitFor(`${STATE}.source === "photo" && ${STATE}.frames === 1`, "the photo analysed", 120_000);
