@@ -14,7 +14,6 @@ export interface Elem {
   className: string;
   innerHTML: string;
   classList: { add(name: string): void; remove(name: string): void };
-  dataset: Record<string, string | undefined>;
   append(...nodes: Elem[]): void;
   replaceChildren(...nodes: Elem[]): void;
   addEventListener(type: string, listener: (e: DomEvent) => void): void;

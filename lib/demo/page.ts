@@ -303,7 +303,6 @@ function drawFaces(pixels: Uint8Array, size: number) {
     li.append(thumb, bars);
     return li;
   }));
-  list.dataset.count = String(state.faces.length);
 }
 
 function showStats() {
@@ -322,41 +321,64 @@ function stopCamera() {
   cameraButton.textContent = "Start camera";
 }
 
+/** The frame being analysed: a photo dropped while a camera frame is analysed waits for it (they share `work`). */
+let queue: Promise<unknown> = Promise.resolve();
+function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn);
+  queue = run.catch(() => {});
+  return run;
+}
+
 async function showPhoto(file: DomFile) {
   stopCamera();
   const bitmap = await browser.createImageBitmap(file, { imageOrientation: "from-image" });
-  work.width = bitmap.width;
-  work.height = bitmap.height;
-  workCtx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  Object.assign(state, { source: "photo", frames: 0, fps: 0 });
-  await analyse(work.width, work.height);
-  showStats();
+  await exclusive(async () => {
+    work.width = bitmap.width;
+    work.height = bitmap.height;
+    workCtx.drawImage(bitmap, 0, 0);
+    bitmap.close();
+    Object.assign(state, { source: "photo", frames: 0, fps: 0 });
+    await analyse(work.width, work.height);
+    showStats();
+  });
 }
 
 async function startCamera() {
   stopCamera();
   const mine = generation;
-  camera = await browser.navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  const stream = await browser.navigator.mediaDevices.getUserMedia({
+    video: { width: 640, height: 480 },
+    audio: false,
+  });
+  if (mine !== generation) {
+    // Stopped, or a photo dropped, while the browser was asking for the camera.
+    stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  camera = stream;
   video.srcObject = camera;
   await video.play();
   cameraButton.textContent = "Stop camera";
   Object.assign(state, { source: "camera", frames: 0, fps: 0 });
   const done: number[] = [];
   while (mine === generation) {
-    const width = video.videoWidth, height = video.videoHeight;
-    if (width && height) {
+    const analysed = await exclusive(async () => {
+      const width = video.videoWidth, height = video.videoHeight;
+      if (mine !== generation || !width || !height) return false;
       work.width = width;
       work.height = height;
       workCtx.drawImage(video, 0, 0);
       await analyse(width, height);
+      return true;
+    });
+    if (analysed) {
       done.push(performance.now());
       if (done.length > 10) done.shift();
       if (done.length > 1) state.fps = (1000 * (done.length - 1)) / (done.at(-1)! - done[0]);
       showStats();
     }
-    // One turn of the event loop, so that clicks and the video's own frames get through between analyses.
-    await new Promise((r) => setTimeout(r, 0));
+    // A turn of the event loop (a short wait before the video has a frame), so that clicks get through.
+    await new Promise((r) => setTimeout(r, analysed ? 0 : 30));
   }
 }
 
