@@ -26,7 +26,7 @@ import { machineFacts } from "../lib/machine.ts";
 import { loadDnnl } from "../lib/backend/native/dnnl.ts";
 import { DEFAULT_TIMING } from "../lib/peers/measure.ts";
 import { type PeerName, PEERS } from "../lib/peers/models.ts";
-import { peersReport } from "../lib/peers/report.ts";
+import { type PeersRecord, peersReport } from "../lib/peers/report.ts";
 import { runPeers } from "../lib/peers/run.ts";
 import { writeReport } from "../lib/report/write.ts";
 
@@ -55,6 +55,7 @@ const FLAGS = {
   out: { type: "string" as const, help: "output folder" },
   name: { type: "string" as const, help: "report name (files NAME.md, NAME.json)" },
   note: { type: "string" as const, help: "a remark on the conditions, kept in the report" },
+  render: { type: "string" as const, help: "rebuild the report from this peers.json, measuring nothing" },
 };
 const DEFAULTS = {
   data: "",
@@ -68,11 +69,17 @@ const DEFAULTS = {
   out: "reports",
   name: "peers",
   note: "",
+  render: "",
 };
 const ABOUT =
   `Every model sees the official protocol's test rows (seed 42, the experiments' split cache): PublicTest when
 PrivateTest is absent. Peers' weights come from node_modules (deno install); nothing is fetched.
 Timings are the median ms per face over the timed runs at batch 1 and 64; run on a quiet machine.`;
+
+/** `word` as a shell reads it back: quoted when it holds anything but plain path and flag characters. */
+function shellWord(word: string): string {
+  return /^[\w./:=@,+-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
 
 /**
  * The vector ISA oneDNN dispatches to, asked of its shim even when the timed
@@ -86,6 +93,12 @@ function cpuIsa(): string | undefined {
 await runMain(async () => {
   const args = parseFlags(Deno.args, "deno task bench:peers", FLAGS, DEFAULTS, { about: ABOUT });
   if (!args) return;
+  if (args.render) {
+    const record = JSON.parse(await Deno.readTextFile(args.render)) as PeersRecord;
+    const { files } = await writeReport(args.out, args.name, peersReport(record));
+    console.error(`wrote ${files.join(", ")} from ${args.render}`);
+    return;
+  }
   const peers: PeerName[] = args.peers === "both" ? [...PEERS] : args.peers === "none" ? [] : [args.peers as PeerName];
   if (peers.length === 0 && args.model.length === 0) {
     throw new UsageError("nothing to measure: --peers none and no --model");
@@ -115,11 +128,11 @@ await runMain(async () => {
   console.error(`data: ${data.source}, ${data.n} rows, fingerprint ${dataFacts.fingerprint}`);
 
   const machine = machineFacts(backend.native?.isa ?? cpuIsa());
-  const given = Deno.args.join(" ");
+  const given = Deno.args.map(shellWord).join(" ");
   const retime = [
     "deno task bench:peers",
-    args.data ? `--data ${args.data}` : "",
-    ...args.model.map((m) => `--model ${m}`),
+    args.data ? `--data ${shellWord(args.data)}` : "",
+    ...args.model.map((m) => `--model ${shellWord(m)}`),
     args.peers !== DEFAULTS.peers ? `--peers ${args.peers}` : "",
     args.threads ? `--threads ${args.threads}` : "",
     args.kernels !== DEFAULTS.kernels ? `--kernels ${args.kernels}` : "",

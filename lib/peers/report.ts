@@ -68,7 +68,7 @@ export interface PeersRecord {
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "n/a" : x.toFixed(2));
-const kParams = (n: number) => `${(n / 1000).toFixed(0)}K`;
+const kParams = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1000).toFixed(0)}K`);
 
 /** Accuracy against ms per face (the largest batch timed), one point per model at its best TTA mode. */
 export function peersChart(record: PeersRecord): ChartSpec | null {
@@ -88,6 +88,10 @@ export function peersChart(record: PeersRecord): ChartSpec | null {
     }];
   });
   if (values.length === 0) return null;
+  // Room right of the rightmost point for its label, and a little above and below the extremes.
+  const xMax = 1.5 * Math.max(...values.map((v) => v.msPerFace));
+  const accs = values.map((v) => v.accuracy);
+  const yDomain = [Math.max(0, Math.min(...accs) - 0.01), Math.min(1, Math.max(...accs) + 0.01)];
   return {
     $schema: VEGA_LITE_SCHEMA,
     title: `Accuracy (best TTA) against ms per face at batch ${batch}`,
@@ -99,22 +103,28 @@ export function peersChart(record: PeersRecord): ChartSpec | null {
         field: "msPerFace",
         type: "quantitative",
         title: `ms per face (batch ${batch}, median)`,
-        scale: { zero: true },
+        scale: { domain: [0, xMax], nice: true },
       },
       y: {
         field: "accuracy",
         type: "quantitative",
         title: "test accuracy",
         axis: { format: ".0%" },
-        scale: { zero: false },
+        scale: { domain: yDomain, nice: true },
       },
     },
     layer: [
       {
         mark: { type: "point", filled: true },
         encoding: {
-          size: { field: "params", type: "quantitative", title: "parameters", scale: { range: [60, 600] } },
-          color: { field: "kind", type: "nominal", title: null },
+          size: {
+            field: "params",
+            type: "quantitative",
+            title: "parameters",
+            scale: { range: [60, 600] },
+            legend: { orient: "bottom", format: "~s" },
+          },
+          color: { field: "kind", type: "nominal", title: null, legend: { orient: "bottom" } },
         },
       },
       {
@@ -206,11 +216,11 @@ export function peersReport(r: PeersRecord): Report {
       ["model", "TTA", "accuracy", "macro-F1", "NLL", "ECE", "confidence − accuracy", "held out"],
       accuracyRows,
       ["left", "left", "right", "right", "right", "right", "right", "left"],
-    ),
+    ).trimEnd(),
     "",
     "Recall per class:",
     "",
-    mdTable(["model (TTA)", ...EMOTIONS], recallRows, ["left", ...EMOTIONS.map(() => "right" as const)]),
+    mdTable(["model (TTA)", ...EMOTIONS], recallRows, ["left", ...EMOTIONS.map(() => "right" as const)]).trimEnd(),
     "",
     "## Size and speed",
     "",
@@ -226,7 +236,7 @@ export function peersReport(r: PeersRecord): Report {
       ["model", "source", "parameters", "weights", ...batches.map((b) => `ms/face, batch ${b}`)],
       sizeRows,
       ["left", "left", "right", "right", ...batches.map(() => "right" as const)],
-    ),
+    ).trimEnd(),
     "",
     ...(chart ? [chartRef("peers", "speed"), ""] : []),
     `Machine: ${r.machine.cpu} (${r.machine.isa}, ${r.machine.cores} logical cores); backend ${r.backend.name}, ` +
@@ -254,7 +264,7 @@ export function peersReport(r: PeersRecord): Report {
     "(`src/faceFeatureExtractor/FaceFeatureExtractor.ts`, `src/faceExpressionNet/FaceExpressions.ts`; " +
     "`src/gear/emotion.ts`, `src/face/facemeshutil.ts`); face-api's own `FaceExpressionNet.forward` runs its model.",
     "",
-    mdTable(["model", "input", "output labels, in order"], inputRows),
+    mdTable(["model", "input", "output labels, in order"], inputRows).trimEnd(),
     "",
     `Command: \`${r.command}\``,
     "",
