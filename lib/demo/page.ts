@@ -150,6 +150,13 @@ async function load(): Promise<void> {
   const tta = manifest.tta === "auto" ? input.tta : manifest.tta;
   emotions = { model, imageSize: input.imageSize, inputSize: input.inputSize, views: ttaViews(tta, input) };
   tf.tidy(() => model.predict(tf.zeros([1, input.inputSize, input.inputSize, 1])));
+  // The detectors' first run sets up their kernels and buffers (seconds); doing it now keeps the first photo quick.
+  small.width = small.height = 64;
+  await faceapi.detectAllFaces(small as unknown as faceapi.TNetInput, new faceapi.SsdMobilenetv1Options());
+  await faceapi.detectAllFaces(
+    small as unknown as faceapi.TNetInput,
+    new faceapi.TinyFaceDetectorOptions({ inputSize: TINY_INPUT }),
+  );
 
   for (const d of DETECTORS) {
     const label = d === "both" ? "both (SSD + tiny)" : d === "ssd" ? "SSD MobileNetV1" : "Tiny Face Detector";
