@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Fer2013, NUM_CLASSES, PIXELS, type Usage, USAGES } from "../lib/data/fer2013.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
-import { allocate, makeSplit, type Split, SplitError, type SplitSettings, splitSettings } from "../lib/data/split.ts";
+import {
+  allocate,
+  makeSplit,
+  type Split,
+  SplitError,
+  splitSeedOf,
+  type SplitSettings,
+  splitSettings,
+} from "../lib/data/split.ts";
+import { resolveConfig } from "../lib/cli/args.ts";
 import { decodeSplit, encodeSplit, loadOrMakeSplit, splitKey } from "../lib/data/split_cache.ts";
 
 /**
@@ -409,4 +418,17 @@ Deno.test({
       "fingerprint of 32k faces is fast",
     );
   },
+});
+
+Deno.test("--split-seed gives runs of different seeds one split; without it the run seed splits, as before", () => {
+  const config = (argv: string[]) => resolveConfig(argv, "exp:test", {})!;
+  assert.equal(splitSeedOf(config(["--seed", "7"])), 7);
+  assert.equal(splitSeedOf(config(["--seed", "7", "--split-seed", "42"])), 42);
+  assert.equal(splitSeedOf(config(["--seed", "7", "--split-seed", "0"])), 0);
+  const data = tinyData(COUNTS);
+  const a = makeSplit(data, splitSettings({ seed: splitSeedOf(config(["--seed", "1", "--split-seed", "42"])) }));
+  const b = makeSplit(data, splitSettings({ seed: splitSeedOf(config(["--seed", "2", "--split-seed", "42"])) }));
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.test, makeSplit(data, splitSettings({ seed: splitSeedOf(config(["--seed", "2"])) })).test);
+  assert.throws(() => config(["--split-seed", "-2"]), /split-seed/);
 });

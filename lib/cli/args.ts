@@ -141,6 +141,10 @@ export const COMMON_SETTINGS = {
   epochs: num(30, "training epochs", { positiveInt: true }),
   batchSize: num(64, "batch size", { positiveInt: true }),
   seed: num(42, "seed for split, init, shuffling and augmentation"),
+  splitSeed: num(-1, "seed of the train/val/test split alone, e.g. one split for an ensemble's members (-1 = --seed)", {
+    integer: true,
+    range: "[-1, inf)",
+  }),
   backend: oneOf(BACKENDS, "auto", "TF.js backend"),
   threads: num(0, "wasm threads (0 = one per core)"),
   kernels: oneOf(

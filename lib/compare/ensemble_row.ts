@@ -30,10 +30,10 @@ import { DataError, type Fer2013, IMAGE_SIZE } from "../data/fer2013.ts";
 import { fingerprint } from "../data/fingerprint.ts";
 import { DEFAULT_DATA_PATHS, loadData } from "../data/locate.ts";
 import { loadOrMakeSplit } from "../data/split_cache.ts";
-import { type Protocol, splitSettings } from "../data/split.ts";
+import { type Protocol, splitSeedOf, splitSettings } from "../data/split.ts";
 import { makeSyntheticFer2013 } from "../data/synthetic.ts";
 import { overconfidence } from "../eval/calibration.ts";
-import { evaluateEnsemble } from "../eval/ensemble.ts";
+import { evaluateEnsemble, logPasses } from "../eval/ensemble.ts";
 import type { TtaMode } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
@@ -206,15 +206,10 @@ async function score(
   tta: TtaMode,
   log: (m: string) => void,
 ): Promise<EnsembleScore> {
-  const t0 = performance.now();
   const e = await evaluateEnsemble(models, data, rows, {
     tta,
     imageSize: IMAGE_SIZE,
-    onPass: (done, total) => {
-      const s = (performance.now() - t0) / 1000;
-      const eta = (s * (total - done)) / done;
-      log(`  ensemble ${tta}: pass ${done}/${total}, ${s.toFixed(0)}s, ETA ${eta.toFixed(0)}s`);
-    },
+    onPass: logPasses(`  ensemble ${tta}`, log),
   });
   return {
     tta,
@@ -252,7 +247,7 @@ export async function ensembleRow(
   const lead = members[0];
   const data = await findData(lead, opts, log);
   if (typeof data === "string") return { ok: false, reason: data };
-  const seed = typeof lead.config.seed === "number" ? lead.config.seed : 0;
+  const seed = splitSeedOf(lead.config);
   const protocol = (lead.protocol ?? "study") as Protocol;
   const split = await loadOrMakeSplit(data, splitSettings({ protocol, seed }), { fingerprint: lead.data.fingerprint });
   if (split.key !== lead.split.cacheKey) {

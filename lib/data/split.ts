@@ -57,6 +57,17 @@ export const DEFAULT_FRACTIONS: Readonly<SplitFractions> = Object.freeze({
 /** A bad split request (settings the user can fix, or data the protocol cannot split). */
 export class SplitError extends UserError {}
 
+/**
+ * The seed a run splits its data with: its `splitSeed` when one is set (≥ 0),
+ * else its run seed. Members of an ensemble trained with different seeds share
+ * one validation split this way, so no member validates on another's training
+ * rows.
+ */
+export function splitSeedOf(config: { seed?: unknown; splitSeed?: unknown }): number {
+  if (typeof config.splitSeed === "number" && config.splitSeed >= 0) return config.splitSeed;
+  return typeof config.seed === "number" ? config.seed : 0;
+}
+
 /** Fills in defaults (study protocol, 80/10/10, seed 0) and validates the result. */
 export function splitSettings(
   partial: Partial<SplitSettings> = {},

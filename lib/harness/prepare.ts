@@ -10,7 +10,7 @@ import { type Fer2013, usageCounts } from "../data/fer2013.ts";
 import { fingerprint } from "../data/fingerprint.ts";
 import { loadData } from "../data/locate.ts";
 import { loadOrMakeSplit } from "../data/split_cache.ts";
-import { type Split, splitSettings } from "../data/split.ts";
+import { type Split, splitSeedOf, splitSettings } from "../data/split.ts";
 import { makeSyntheticFer2013 } from "../data/synthetic.ts";
 import { makeRng, shuffleInPlace } from "../rng.ts";
 
@@ -84,7 +84,7 @@ export async function prepare(config: CommonConfig): Promise<Prepared> {
       `PrivateTest ${usage.PrivateTest}) in ${loadSeconds.toFixed(1)}s, fingerprint ${dataFacts.fingerprint}`,
   );
 
-  const settings = splitSettings({ protocol: config.protocol, seed: config.seed });
+  const settings = splitSettings({ protocol: config.protocol, seed: splitSeedOf(config) });
   const cached = await loadOrMakeSplit(data, settings, { fingerprint: dataFacts.fingerprint });
   const { split } = cached;
   log(
