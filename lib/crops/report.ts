@@ -317,6 +317,8 @@ export interface CropsRun {
   /** Measured costs of the candidate architectures, and the one that ran. */
   costs: ArchitectureCost[];
   arch: string;
+  /** The section that says why the run's defaults are what they are (default 06's, {@link WHY_CROP_DEFAULTS}). */
+  why?: string;
 }
 
 /**
@@ -369,7 +371,7 @@ export async function cropsReport<C extends CommonConfig>(
     ],
     sections: [
       ttaSection(rows, input, testNote),
-      WHY_CROP_DEFAULTS,
+      run.why ?? WHY_CROP_DEFAULTS,
       [
         `## Against ${run.reference} and the study`,
         "",

@@ -29,7 +29,7 @@ import { dirname, join } from "node:path";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
 import { type ExperimentResult, readResult } from "../compare/results.ts";
 import { UserError } from "../errors.ts";
-import { memberViews, predictEnsemble } from "../eval/ensemble.ts";
+import { logPasses, memberViews, predictEnsemble } from "../eval/ensemble.ts";
 import type { TtaChoice } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
 import { hashRows } from "../train/checkpoint.ts";
@@ -106,6 +106,8 @@ export interface TeacherTargets {
   id: string;
   /** Whether they were read from the cache. */
   cached: boolean;
+  /** Training faces they cover. */
+  rows: number;
   /** Per teacher: its name and the TTA views it was shown. */
   members: { name: string; tta: string; views: number }[];
   /** Share of `rows` where the teachers' top class is the true label. */
@@ -139,7 +141,11 @@ export async function teacherTargets(
   const cached = onRows !== undefined;
   if (onRows) log(`teachers: targets read from ${file}`);
   else {
-    onRows = await predictTeachers(models, data.pixels, rows, opts.tta, imageSize, log);
+    onRows = await predictEnsemble(models, data.pixels, rows, {
+      tta: opts.tta,
+      imageSize,
+      onPass: logPasses(`teachers on ${rows.length} training faces`, log),
+    });
     temper(onRows, k, opts.temperature);
     await Deno.mkdir(dirname(file), { recursive: true });
     await writeFileAtomic(file, new Uint8Array(onRows.buffer, onRows.byteOffset, onRows.byteLength));
@@ -149,32 +155,10 @@ export async function teacherTargets(
     ...spread(onRows, rows, data.labels.length, k),
     id,
     cached,
+    rows: rows.length,
     members,
     ...agreementOf(onRows, rows, data.labels, k),
   };
-}
-
-/** Every teacher over every view of `rows`, with a progress line and an ETA. */
-function predictTeachers(
-  models: readonly tf.LayersModel[],
-  pixels: Uint8Array,
-  rows: Int32Array,
-  tta: TtaChoice,
-  imageSize: number,
-  log: (line: string) => void,
-): Promise<Float32Array> {
-  const t0 = performance.now();
-  return predictEnsemble(models, pixels, rows, {
-    tta,
-    imageSize,
-    onPass: (done, total) => {
-      const s = (performance.now() - t0) / 1000;
-      log(
-        `teachers: pass ${done}/${total} over ${rows.length} images, ${s.toFixed(0)}s, ETA ` +
-          `${((s * (total - done)) / done).toFixed(0)}s`,
-      );
-    },
-  });
 }
 
 /** p^(1/T), renormalised per row, in place (T = 1 leaves p as it is). */

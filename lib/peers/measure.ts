@@ -22,7 +22,7 @@ import { averageProbabilities } from "../eval/ensemble.ts";
 import { overconfidence } from "../eval/calibration.ts";
 import { evaluateProbabilities } from "../eval/metrics.ts";
 import { transformImages, type TtaMode, type View } from "../eval/tta.ts";
-import { loadAverage } from "../machine.ts";
+import { type Speed, timeRuns, type TimingOptions } from "../eval/speed.ts";
 import type { Classifier } from "./models.ts";
 
 /** One TTA mode's scores. */
@@ -41,38 +41,7 @@ export interface TtaScores {
   confusion: number[][];
 }
 
-/** Speed at one batch size. */
-export interface Speed {
-  batch: number;
-  /** Median over the timed runs of (run time ÷ batch). */
-  msPerFace: number;
-  /** The fastest run's, the least disturbed by other load. */
-  msPerFaceMin: number;
-  runs: number;
-  seconds: number;
-  /** 1-minute load average when the timing ended, where the permission set grants it. */
-  loadAverage?: number;
-}
-
-/** How long to time each batch size. */
-export interface TimingOptions {
-  /** Untimed runs first (kernel compilation, allocation). */
-  warmup: number;
-  /** Keep timing until at least this many runs … */
-  minRuns: number;
-  /** … and at least this many seconds have passed, */
-  minSeconds: number;
-  /** but stop after this many seconds whatever the runs. */
-  maxSeconds: number;
-}
-
-/** Defaults: a few seconds per batch size, enough runs for a stable median. */
-export const DEFAULT_TIMING: Readonly<TimingOptions> = Object.freeze({
-  warmup: 2,
-  minRuns: 10,
-  minSeconds: 5,
-  maxSeconds: 60,
-});
+export { DEFAULT_TIMING, type Speed, type TimingOptions } from "../eval/speed.ts";
 
 /** Options of {@link measureClassifier}. */
 export interface MeasureOptions {
@@ -182,12 +151,6 @@ function timingInput(c: Classifier, images: Uint8Array, batch: number): tf.Tenso
   return crops;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 /**
  * Milliseconds per face at `batch`: each run is the classifier's predict on
  * its face crops (its own resizing and normalisation included) plus reading
@@ -199,35 +162,17 @@ export async function timeClassifier(
   batch: number,
   timing: Partial<TimingOptions> = {},
 ): Promise<Speed> {
-  const t = { ...DEFAULT_TIMING, ...timing };
   const x = timingInput(c, images, batch);
-  const once = async () => {
-    const t0 = performance.now();
-    const probs = await c.predict(x);
-    await probs.data();
-    probs.dispose();
-    return performance.now() - t0;
-  };
   try {
-    for (let i = 0; i < t.warmup; i++) await once();
-    const times: number[] = [];
-    const start = performance.now();
-    const elapsed = () => (performance.now() - start) / 1000;
-    while (
-      times.length === 0 ||
-      ((times.length < t.minRuns || elapsed() < t.minSeconds) && elapsed() < t.maxSeconds)
-    ) {
-      times.push(await once());
-    }
-    const load = loadAverage();
-    return {
+    return await timeRuns(
+      async () => {
+        const probs = await c.predict(x);
+        await probs.data();
+        probs.dispose();
+      },
       batch,
-      msPerFace: median(times) / batch,
-      msPerFaceMin: Math.min(...times) / batch,
-      runs: times.length,
-      seconds: elapsed(),
-      ...(load === undefined ? {} : { loadAverage: load }),
-    };
+      timing,
+    );
   } finally {
     x.dispose();
   }
