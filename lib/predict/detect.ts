@@ -39,23 +39,9 @@ import {
   TINY_INPUT,
 } from "./fer_crop.ts";
 
-// The geometry lives in fer_crop.ts so that the browser demo bundles it without TF.js's Node build or sharp.
-export {
-  containment,
-  DEFAULT_MIN_SCORE,
-  DETECT_MAX_SIDE,
-  type Detection,
-  type DetectorChoice,
-  type DetectorName,
-  detectorNames,
-  DETECTORS,
-  FER_CROP,
-  ferCrop,
-  iou,
-  mergeDetections,
-  type RealBox,
-  TINY_INPUT,
-} from "./fer_crop.ts";
+// The geometry lives in fer_crop.ts so that the browser demo bundles it without TF.js's Node build or sharp;
+// callers of detect.ts get all of it from here.
+export * from "./fer_crop.ts";
 
 /** Where the package keeps its weights (`nodeModulesDir: "auto"` puts the package there). */
 export const MODEL_DIR = new URL("../../node_modules/@vladmandic/face-api/model/", import.meta.url).pathname;
