@@ -92,8 +92,8 @@ export function ferOrder(labels: readonly string[]): number[] {
   return order;
 }
 
-/** A model measured by the peers bench. */
-export interface Classifier {
+/** What the peers bench records of a model besides its scores: the facts `reports/peers.json` keeps. */
+export interface ClassifierFacts {
   /** Short name for tables: "face-api.js", "Human", "05_budget". */
   name: string;
   kind: "peer" | "ours";
@@ -112,6 +112,10 @@ export interface Classifier {
   /** Its output labels in its own order, and the columns that give FER2013's order. */
   labels: readonly string[];
   order: number[];
+}
+
+/** A model measured by the peers bench. */
+export interface Classifier extends ClassifierFacts {
   /** The views of a stored 48×48 face it is shown for a TTA mode (crop models: crops of their input side). */
   views(mode: TtaMode): View[];
   /**

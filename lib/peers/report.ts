@@ -12,24 +12,13 @@ import { fmtInt, fmtNumber, fmtOverconfidence, mdTable, pct } from "../report/ma
 import { chartRef, type Report } from "../report/write.ts";
 import type { MachineFacts } from "../machine.ts";
 import type { ClassifierResult, TimingOptions } from "./measure.ts";
-import { HUMAN_CROP_SIDE } from "./models.ts";
+import { type ClassifierFacts, HUMAN_CROP_SIDE } from "./models.ts";
 
 /** Whether a model's training could have seen the test faces. */
 export type HeldOut = "yes" | "no" | "unknown";
 
 /** A measured model: its facts and results. */
-export interface ModelRecord extends ClassifierResult {
-  name: string;
-  kind: "peer" | "ours";
-  source: string;
-  params: number;
-  weightBytes: number;
-  weightFiles: string[];
-  weightFormat: string;
-  input: string;
-  labels: readonly string[];
-  /** Column of the model's output holding each FER2013 class. */
-  order: number[];
+export interface ModelRecord extends ClassifierResult, ClassifierFacts {
   heldOut: HeldOut;
   /** Why: what is known of its training data. */
   heldOutNote: string;
