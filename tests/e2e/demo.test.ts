@@ -21,6 +21,7 @@ import { bestModelDir, readResults } from "../../lib/compare/results.ts";
 import { EMOTIONS, IMAGE_SIZE } from "../../lib/data/fer2013.ts";
 import { denoCommand } from "../../lib/cli/permissions.ts";
 import { assembleDemo, readConfig } from "../../lib/demo/assemble.ts";
+import type { DemoFace, DemoState } from "../../lib/demo/page.ts";
 import { grayFromRgba, resizeGray } from "../../lib/demo/pixels.ts";
 import { fileFor, serveStatic, type StaticServer } from "../../lib/demo/serve.ts";
 import { iou } from "../../lib/predict/fer_crop.ts";
@@ -39,24 +40,6 @@ if (!haveReal) {
 /** Any host but the test's server resolves to nothing, so a stray request fails loudly instead of leaving. */
 const OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1";
 
-interface DemoFace {
-  box: { x: number; y: number; w: number; h: number };
-  detector: string;
-  score: number;
-  emotion: string;
-  probability: number;
-  probabilities: Record<string, number>;
-}
-interface DemoState {
-  ready: boolean;
-  error?: string;
-  backend?: string;
-  model?: string;
-  source: string | null;
-  frames: number;
-  fps: number;
-  faces: DemoFace[];
-}
 const STATE = "window.ferlabDemo";
 
 /** The demo assembled once for the module's tests, in a temp folder with its own copy of demo.html. */
