@@ -161,6 +161,88 @@ export class Cdp {
   }
 }
 
+/** A headless Chromium with a DevTools connection, from {@link launchChromium}. */
+export interface Chromium {
+  cdp: Cdp;
+  /** Closes the connection, kills Chromium and removes its temporary profile. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link launchChromium}. */
+export interface LaunchOptions {
+  /** Chromium binary (default: {@link findChromium}'s choice). */
+  chromium?: string;
+  /** Chromium flags besides {@link CHROMIUM_FLAGS}. */
+  flags?: string[];
+  /** For Chromium's start. */
+  timeoutMs: number;
+  /** Prefix of the temporary profile folder's name. */
+  profilePrefix: string;
+}
+
+/** Starts headless Chromium on a fresh profile and connects to its DevTools endpoint. */
+export async function launchChromium(opts: LaunchOptions): Promise<Chromium> {
+  const binary = await findChromium(opts.chromium);
+  const profile = await Deno.makeTempDir({ prefix: opts.profilePrefix });
+  const child = new Deno.Command(binary, {
+    args: [
+      ...CHROMIUM_FLAGS,
+      ...(opts.flags ?? []),
+      `--user-data-dir=${profile}`,
+      "--remote-debugging-port=0",
+      "about:blank",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let cdp: Cdp | undefined;
+  const close = async () => {
+    await cdp?.close();
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  };
+  try {
+    cdp = await Cdp.open(await devtoolsUrl(child.stderr, opts.timeoutMs));
+    return { cdp, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Opens a blank page and attaches to it (flat session); returns the page's session id. */
+export async function openBlankPage(cdp: Cdp): Promise<string> {
+  const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", { url: "about:blank" });
+  const { sessionId } = await cdp.send<{ sessionId: string }>("Target.attachToTarget", { targetId, flatten: true });
+  return sessionId;
+}
+
+/** The error a DevTools event reports (a console error, an uncaught exception, a failed load), else undefined. */
+export function pageError(method: string, p: Record<string, unknown>): string | undefined {
+  if (method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
+    return `console.${p.type}: ${consoleText(p)}`;
+  } else if (method === "Runtime.exceptionThrown") {
+    const d = p.exceptionDetails as { text?: string; exception?: { description?: string } };
+    return `uncaught: ${d.exception?.description ?? d.text}`;
+  } else if (method === "Log.entryAdded") {
+    const e = p.entry as { level: string; text: string; url?: string };
+    if (e.level === "error") return `${e.text}${e.url ? ` (${e.url})` : ""}`;
+  }
+  return undefined;
+}
+
+/** A PNG of what the page's viewport shows. */
+export async function screenshotPng(cdp: Cdp, sessionId: string): Promise<Uint8Array> {
+  const shot = await cdp.send<{ data: string }>("Page.captureScreenshot", { format: "png" }, sessionId);
+  return Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
+}
+
 /** What the page reports about its charts. */
 type PageState = Omit<PageCheck, "consoleErrors" | "networkRequests"> & { done?: boolean };
 
@@ -224,31 +306,17 @@ export function consoleText(params: Record<string, unknown>): string {
  */
 export async function checkPage(url: URL | string, opts: CheckOptions = {}): Promise<PageCheck> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const binary = await findChromium(opts.chromium);
-  const profile = await Deno.makeTempDir({ prefix: "ferlab-chromium-" });
-  const child = new Deno.Command(binary, {
-    args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank"],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let cdp: Cdp | undefined;
+  const browser = await launchChromium({ chromium: opts.chromium, timeoutMs, profilePrefix: "ferlab-chromium-" });
   try {
-    cdp = await Cdp.open(await devtoolsUrl(child.stderr, timeoutMs));
-    const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", { url: "about:blank" });
-    const { sessionId } = await cdp.send<{ sessionId: string }>("Target.attachToTarget", { targetId, flatten: true });
+    const cdp = browser.cdp;
+    const sessionId = await openBlankPage(cdp);
     const consoleErrors: string[] = [];
     const networkRequests: string[] = [];
     cdp.on((method, p, session) => {
       if (session !== sessionId) return;
-      if (method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
-        consoleErrors.push(`console.${p.type}: ${consoleText(p)}`);
-      } else if (method === "Runtime.exceptionThrown") {
-        const d = p.exceptionDetails as { text?: string; exception?: { description?: string } };
-        consoleErrors.push(`uncaught: ${d.exception?.description ?? d.text}`);
-      } else if (method === "Log.entryAdded") {
-        const e = p.entry as { level: string; text: string; url?: string };
-        if (e.level === "error") consoleErrors.push(`${e.text}${e.url ? ` (${e.url})` : ""}`);
+      const error = pageError(method, p);
+      if (error !== undefined) {
+        consoleErrors.push(error);
       } else if (method === "Network.requestWillBeSent") {
         const u = (p.request as { url: string }).url;
         if (!/^(file|data|about|blob):/.test(u)) networkRequests.push(u);
@@ -293,8 +361,7 @@ export async function checkPage(url: URL | string, opts: CheckOptions = {}): Pro
         { width, height, deviceScaleFactor: 1, mobile: false },
         sessionId,
       );
-      const shot = await cdp.send<{ data: string }>("Page.captureScreenshot", { format: "png" }, sessionId);
-      screenshot = Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0));
+      screenshot = await screenshotPng(cdp, sessionId);
     }
     await cdp.send("Browser.close").catch(() => {});
     return {
@@ -309,13 +376,6 @@ export async function checkPage(url: URL | string, opts: CheckOptions = {}): Pro
       hoverTooltip,
     };
   } finally {
-    await cdp?.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    await browser.close();
   }
 }

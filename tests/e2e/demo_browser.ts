@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Cdp, CHROMIUM_FLAGS, consoleText, devtoolsUrl, findChromium } from "../../lib/report/browser.ts";
+import { launchChromium, openBlankPage, pageError, screenshotPng } from "../../lib/report/browser.ts";
 
 /** An open page. */
 export interface PageSession {
@@ -28,7 +28,7 @@ export interface PageSession {
 
 /** Options of {@link openPage}. */
 export interface OpenOptions {
-  /** Chromium flags besides {@link CHROMIUM_FLAGS}. */
+  /** Chromium flags besides browser.ts's `CHROMIUM_FLAGS`. */
   flags?: string[];
   width?: number;
   height?: number;
@@ -38,61 +38,34 @@ export interface OpenOptions {
 
 /** Starts Chromium and opens `url` in it. */
 export async function openPage(url: string, opts: OpenOptions = {}): Promise<PageSession> {
-  const binary = await findChromium();
-  const profile = await Deno.makeTempDir({ prefix: "ferlab-demo-chromium-" });
-  const child = new Deno.Command(binary, {
-    args: [
-      ...CHROMIUM_FLAGS,
-      ...(opts.flags ?? []),
-      `--user-data-dir=${profile}`,
-      "--remote-debugging-port=0",
-      "about:blank",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let cdp: Cdp | undefined;
+  const browser = await launchChromium({
+    flags: opts.flags,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    profilePrefix: "ferlab-demo-chromium-",
+  });
+  const cdp = browser.cdp;
   const close = async () => {
-    await cdp?.send("Browser.close").catch(() => {});
-    await cdp?.close();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    await cdp.send("Browser.close").catch(() => {});
+    await browser.close();
   };
   try {
-    cdp = await Cdp.open(await devtoolsUrl(child.stderr, opts.timeoutMs ?? 60_000));
-    const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", { url: "about:blank" });
-    const { sessionId } = await cdp.send<{ sessionId: string }>("Target.attachToTarget", { targetId, flatten: true });
+    const sessionId = await openBlankPage(cdp);
     const consoleErrors: string[] = [];
     const requests: string[] = [];
     const sessions = new Set([sessionId]);
-    const c = cdp;
-    c.on((method, p, session) => {
+    cdp.on((method, p, session) => {
       if (method === "Target.attachedToTarget") {
         // A worker of the page (TF.js's wasm threads): its requests and errors count as the page's.
         const worker = p.sessionId as string;
         sessions.add(worker);
-        for (const d of ["Runtime", "Network"]) c.send(`${d}.enable`, {}, worker).catch(() => {});
-        c.send("Runtime.runIfWaitingForDebugger", {}, worker).catch(() => {});
+        for (const d of ["Runtime", "Network"]) cdp.send(`${d}.enable`, {}, worker).catch(() => {});
+        cdp.send("Runtime.runIfWaitingForDebugger", {}, worker).catch(() => {});
         return;
       }
       if (!session || !sessions.has(session)) return;
-      if (method === "Runtime.consoleAPICalled" && (p.type === "error" || p.type === "assert")) {
-        consoleErrors.push(`console.${p.type}: ${consoleText(p)}`);
-      } else if (method === "Runtime.exceptionThrown") {
-        const d = p.exceptionDetails as { text?: string; exception?: { description?: string } };
-        consoleErrors.push(`uncaught: ${d.exception?.description ?? d.text}`);
-      } else if (method === "Log.entryAdded") {
-        const e = p.entry as { level: string; text: string; url?: string };
-        if (e.level === "error") consoleErrors.push(`${e.text}${e.url ? ` (${e.url})` : ""}`);
-      } else if (method === "Network.requestWillBeSent") {
-        requests.push((p.request as { url: string }).url);
-      }
+      const error = pageError(method, p);
+      if (error !== undefined) consoleErrors.push(error);
+      else if (method === "Network.requestWillBeSent") requests.push((p.request as { url: string }).url);
     });
     for (const domain of ["Runtime", "Log", "Page", "Network"]) await cdp.send(`${domain}.enable`, {}, sessionId);
     await cdp.send(
@@ -109,7 +82,7 @@ export async function openPage(url: string, opts: OpenOptions = {}): Promise<Pag
     await cdp.send("Page.navigate", { url }, sessionId);
 
     const evaluate = async <T>(expression: string): Promise<T> => {
-      const r = await c.send<{ result: { value?: T }; exceptionDetails?: { text: string } }>(
+      const r = await cdp.send<{ result: { value?: T }; exceptionDetails?: { text: string } }>(
         "Runtime.evaluate",
         { expression, returnByValue: true, awaitPromise: true },
         sessionId,
@@ -134,13 +107,10 @@ export async function openPage(url: string, opts: OpenOptions = {}): Promise<Pag
       async dropFile(path: string, x: number, y: number) {
         const data = { items: [], files: [path], dragOperationsMask: 1 };
         for (const type of ["dragEnter", "dragOver", "drop"]) {
-          await c.send("Input.dispatchDragEvent", { type, x, y, data }, sessionId);
+          await cdp.send("Input.dispatchDragEvent", { type, x, y, data }, sessionId);
         }
       },
-      async screenshot() {
-        const shot = await c.send<{ data: string }>("Page.captureScreenshot", { format: "png" }, sessionId);
-        return Uint8Array.from(atob(shot.data), (ch) => ch.charCodeAt(0));
-      },
+      screenshot: () => screenshotPng(cdp, sessionId),
       consoleErrors,
       requests,
       close,
