@@ -13,8 +13,8 @@
  *
  * @module
  */
-import { readResultJsons } from "../compare/results.ts";
-import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
+import { readResultJsons, validationHistory } from "../compare/results.ts";
+import { type ChartSpec, validationTestChart } from "../report/charts.ts";
 import { fmtInt, mdTable, pct } from "../report/markdown.ts";
 
 /** One report's validation accuracy after each epoch, against cumulative training minutes. */
@@ -40,20 +40,10 @@ const obj = (v: unknown): Record<string, unknown> | undefined =>
  * run counts every session's training and nothing else.
  */
 export function seriesOf(name: string, json: unknown): HistorySeries | string {
-  const r = obj(json);
-  const history = obj(r?.training)?.history;
-  if (!r || !Array.isArray(history)) return "no training history";
-  const points: HistorySeries["points"] = [];
-  let seconds = 0;
-  for (const [i, e] of history.entries()) {
-    const h = obj(e);
-    const s = num(h?.seconds);
-    if (s === undefined) return `history[${i}] has no seconds`;
-    seconds += s;
-    const valAcc = num(h?.valAcc);
-    if (valAcc !== undefined) points.push({ epoch: num(h?.epoch) ?? i + 1, minutes: seconds / 60, valAcc });
-  }
-  if (points.length === 0) return "no epoch with a validation accuracy";
+  const history = validationHistory(json);
+  if (typeof history === "string") return history;
+  const r = obj(json)!;
+  const points = history.map(({ epoch, seconds, valAcc }) => ({ epoch, minutes: seconds / 60, valAcc }));
   const data = obj(r.data);
   return {
     name: typeof r.name === "string" ? r.name : name,
@@ -113,34 +103,14 @@ export function accuracyVsMinutesChart(
       ? [{ report: label(s), minutes: s.points.at(-1)!.minutes, accuracy: s.testAccuracy, kind: "final test" }]
       : []),
   ]);
-  const x = { field: "minutes", type: "quantitative", title: "training minutes (sum of epoch times)" };
-  const y = {
-    field: "accuracy",
-    type: "quantitative",
-    title: "accuracy",
-    axis: { format: ".0%" },
-    scale: { zero: false },
-  };
-  const color = { field: "report", type: "nominal", title: "report" };
-  return {
-    $schema: VEGA_LITE_SCHEMA,
+  return validationTestChart({
     title,
-    width: CHART_WIDTH,
-    height: CHART_HEIGHT,
-    data: { values },
-    layer: [
-      {
-        transform: [{ filter: { field: "kind", equal: "validation" } }],
-        mark: { type: "line", point: true },
-        encoding: { x, y, color },
-      },
-      {
-        transform: [{ filter: { field: "kind", equal: "final test" } }],
-        mark: { type: "point", shape: "diamond", size: 140, filled: true },
-        encoding: { x, y, color, tooltip: [{ field: "report" }, { field: "accuracy", format: ".2%" }] },
-      },
-    ],
-  } as ChartSpec;
+    values,
+    x: { field: "minutes", title: "training minutes (sum of epoch times)" },
+    color: "report",
+    testKind: "final test",
+    tooltip: ["report"],
+  });
 }
 
 /** A table of the same series: epochs, training minutes, best validation and final test accuracy. */

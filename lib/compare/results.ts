@@ -116,6 +116,36 @@ export function epochSeconds(history: readonly { seconds: number }[]): number {
   return history.reduce((a, h) => a + h.seconds, 0);
 }
 
+/** One epoch of a result's training history that has a validation accuracy. */
+export interface ValidationPoint {
+  epoch: number;
+  /** Training seconds summed up to this epoch, over every session of a resumed run. */
+  seconds: number;
+  valAcc: number;
+}
+
+/**
+ * The validation accuracy after each epoch of a parsed result, against the
+ * training time summed so far, or why it has none. Results come from other
+ * versions of the code, so the walk is defensive: an epoch without a time
+ * spoils the sums and is refused; one without a validation accuracy is passed over.
+ */
+export function validationHistory(json: unknown): ValidationPoint[] | string {
+  const history = isObj(json) && isObj(json.training) ? json.training.history : undefined;
+  if (!Array.isArray(history)) return "no training history";
+  const points: ValidationPoint[] = [];
+  let seconds = 0;
+  for (const [i, e] of history.entries()) {
+    const h = isObj(e) ? e : undefined;
+    const s = num(h?.seconds);
+    if (s === undefined) return `history[${i}] has no seconds`;
+    seconds += s;
+    const valAcc = num(h?.valAcc);
+    if (valAcc !== undefined) points.push({ epoch: num(h?.epoch) ?? i + 1, seconds, valAcc });
+  }
+  return points.length === 0 ? "no epoch with a validation accuracy" : points;
+}
+
 /** The epochs' recorded times, summed; undefined when an epoch lacks one. */
 function summedEpochSeconds(training: Record<string, unknown>): number | undefined {
   if (!Array.isArray(training.history)) return undefined;

@@ -21,13 +21,13 @@
 import type * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import type { CommonConfig } from "../cli/args.ts";
-import { readResultJson, ResultFileError } from "../compare/results.ts";
+import { readResultJson, ResultFileError, validationHistory } from "../compare/results.ts";
 import { type Fer2013, USAGES } from "../data/fer2013.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
 import type { TtaMode } from "../eval/tta.ts";
 import { modelInput } from "../models/input_spec.ts";
-import { CHART_HEIGHT, CHART_WIDTH, type ChartSpec, VEGA_LITE_SCHEMA } from "../report/charts.ts";
+import { accuracyAxis, type ChartSpec, validationTestChart } from "../report/charts.ts";
 import { fmtInt, mdTable, pct } from "../report/markdown.ts";
 import { chartRef } from "../report/write.ts";
 import type { TrainResult } from "../train/loop.ts";
@@ -142,22 +142,12 @@ export function accuracySeries(
   json: unknown,
   tests: (r: Record<string, unknown>) => Record<string, number>,
 ): AccuracySeries | string {
-  const r = obj(json);
-  const history = obj(r?.training)?.history;
-  if (!r || !Array.isArray(history)) return "no training history";
+  const history = validationHistory(json);
+  if (typeof history === "string") return history;
+  const r = obj(json)!;
   const backend = obj(r.backend);
   const cores = num(backend?.threads) ?? num(obj(r.runtime)?.cores) ?? 1;
-  const points: AccuracySeries["points"] = [];
-  let seconds = 0;
-  for (const [i, e] of history.entries()) {
-    const h = obj(e);
-    const s = num(h?.seconds);
-    if (s === undefined) return `history[${i}] has no seconds`;
-    seconds += s;
-    const valAcc = num(h?.valAcc);
-    if (valAcc !== undefined) points.push({ epoch: num(h?.epoch) ?? i + 1, cpuHours: seconds * cores / 3600, valAcc });
-  }
-  if (points.length === 0) return "no epoch with a validation accuracy";
+  const points = history.map(({ epoch, seconds, valAcc }) => ({ epoch, cpuHours: seconds * cores / 3600, valAcc }));
   const data = obj(r.data);
   return {
     label,
@@ -205,54 +195,25 @@ export function accuracyChart(
       })),
     ];
   });
-  const xEnc = {
-    field: "x",
-    type: "quantitative",
-    title: x === "epoch" ? "epoch" : "CPU-hours of training (epoch wall hours × threads)",
-  };
-  const y = {
-    field: "accuracy",
-    type: "quantitative",
-    title: "accuracy",
-    axis: { format: ".0%" },
-    scale: { zero: false },
-  };
-  const color = { field: "run", type: "nominal", title: "run" };
-  return {
-    $schema: VEGA_LITE_SCHEMA,
+  const y = accuracyAxis();
+  return validationTestChart({
     title,
-    width: CHART_WIDTH,
-    height: CHART_HEIGHT,
-    layer: [
-      {
-        data: { values },
-        transform: [{ filter: { field: "kind", equal: "validation" } }],
-        mark: { type: "line", point: true },
-        encoding: { x: xEnc, y, color },
-      },
-      {
-        data: { values },
-        transform: [{ filter: { field: "kind", equal: "test" } }],
-        mark: { type: "point", shape: "diamond", size: 140, filled: true },
-        encoding: {
-          x: xEnc,
-          y,
-          color,
-          tooltip: [{ field: "run" }, { field: "what" }, { field: "accuracy", format: ".2%" }],
+    values,
+    x: { field: "x", title: x === "epoch" ? "epoch" : "CPU-hours of training (epoch wall hours × threads)" },
+    color: "run",
+    testKind: "test",
+    tooltip: ["run", "what"],
+    extraLayers: [{
+      data: { values: [{ accuracy: study.accuracy, label: study.label }] },
+      layer: [
+        { mark: { type: "rule", strokeDash: [4, 4], color: "gray" }, encoding: { y } },
+        {
+          mark: { type: "text", align: "left", dx: 4, dy: -6, color: "gray" },
+          encoding: { y, x: { datum: 0, type: "quantitative" }, text: { field: "label" } },
         },
-      },
-      {
-        data: { values: [{ accuracy: study.accuracy, label: study.label }] },
-        layer: [
-          { mark: { type: "rule", strokeDash: [4, 4], color: "gray" }, encoding: { y } },
-          {
-            mark: { type: "text", align: "left", dx: 4, dy: -6, color: "gray" },
-            encoding: { y, x: { datum: 0, type: "quantitative" }, text: { field: "label" } },
-          },
-        ],
-      },
-    ],
-  } as ChartSpec;
+      ],
+    }],
+  });
 }
 
 /** A table of the series beside the study's number, saying which rows share their test images. */

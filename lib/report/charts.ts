@@ -607,3 +607,70 @@ export function reliabilityDiagram(
     ],
   } as ChartSpec;
 }
+
+/** The y encoding of the accuracy charts: a percentage axis that starts near the data, not at zero. */
+export function accuracyAxis() {
+  return {
+    field: "accuracy",
+    type: "quantitative",
+    title: "accuracy",
+    axis: { format: ".0%" },
+    scale: { zero: false },
+  };
+}
+
+/** Options of {@link validationTestChart}. */
+export interface ValidationTestOptions {
+  title: string;
+  /** Rows with an `accuracy` and a `kind`: "validation" rows draw the lines, {@link testKind} rows the diamonds. */
+  values: Record<string, unknown>[];
+  /** The quantitative x field and its axis title. */
+  x: { field: string; title: string };
+  /** The field that names each line; also the legend's title. */
+  color: string;
+  testKind: string;
+  /** Fields the diamonds' tooltips show before the accuracy. */
+  tooltip: string[];
+  /**
+   * Layers drawn on top, each with data of its own. With them the rows are
+   * given to each of the two layers rather than at the top, as 06's charts
+   * have always been written (Vega-Lite draws both the same).
+   */
+  extraLayers?: object[];
+}
+
+/**
+ * Validation accuracy as lines with points and final test accuracies as
+ * diamonds against one x: 05's accuracy against training minutes and 06's
+ * against epochs and CPU-hours, so the runs of both read alike.
+ */
+export function validationTestChart(o: ValidationTestOptions): ChartSpec {
+  const x = { field: o.x.field, type: "quantitative", title: o.x.title };
+  const y = accuracyAxis();
+  const color = { field: o.color, type: "nominal", title: o.color };
+  const data = { values: o.values };
+  const inLayers = o.extraLayers !== undefined;
+  const tooltip = [...o.tooltip.map((field) => ({ field })), { field: "accuracy", format: ".2%" }];
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title: o.title,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    ...(inLayers ? {} : { data }),
+    layer: [
+      {
+        ...(inLayers ? { data } : {}),
+        transform: [{ filter: { field: "kind", equal: "validation" } }],
+        mark: { type: "line", point: true },
+        encoding: { x, y, color },
+      },
+      {
+        ...(inLayers ? { data } : {}),
+        transform: [{ filter: { field: "kind", equal: o.testKind } }],
+        mark: { type: "point", shape: "diamond", size: 140, filled: true },
+        encoding: { x, y, color, tooltip },
+      },
+      ...(o.extraLayers ?? []),
+    ],
+  } as ChartSpec;
+}
