@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { parseFlags } from "../lib/cli/args.ts";
-import { parsedOrExit, runMain } from "../lib/cli/main.ts";
+import { parsedOrExit, runCli } from "../lib/cli/shell.ts";
 import { denoCommand } from "../lib/cli/permissions.ts";
 import { locateData } from "../lib/data/locate.ts";
 import { loadFer2013Csv } from "../lib/data/csv.ts";
@@ -631,8 +631,8 @@ function reportOf(bench: BenchJson): { report: Report; table: string[][] } {
   return { report: { markdown, charts, json: bench }, table };
 }
 
-await runMain(async () => {
-  // Created first: an --out outside the permission set stops here, before the measurements, with runMain's hint.
+await runCli(async () => {
+  // Created first: an --out outside the permission set stops here, before the measurements, with runCli's hint.
   await Deno.mkdir(args.out, { recursive: true });
   const bench = await benchData();
   if (args.note) bench.note = args.note;

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseFlags } from "../lib/cli/args.ts";
-import { parsedOrExit } from "../lib/cli/main.ts";
+import { parsedOrExit } from "../lib/cli/shell.ts";
 import { KERNEL_SETS, type KernelChoice, selectBackend } from "../lib/backend/select.ts";
 import { gemmExports } from "../lib/backend/wasm/gemm_pool.ts";
 import { runStock, type WasmBackend } from "../lib/backend/wasm/heap.ts";

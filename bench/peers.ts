@@ -18,7 +18,7 @@
  */
 import { type BackendInfo, describeBackend, kernelsLabel, selectBackend } from "../lib/backend/select.ts";
 import { parseFlags, UsageError } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
@@ -90,7 +90,7 @@ function cpuIsa(): string | undefined {
   return "reason" in dnnl ? undefined : dnnl.info.isa;
 }
 
-await runMain(async () => {
+await runCli(async () => {
   const args = parseFlags(Deno.args, "deno task bench:peers", FLAGS, DEFAULTS, { about: ABOUT });
   if (!args) return;
   if (args.render) {

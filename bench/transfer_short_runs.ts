@@ -7,7 +7,7 @@
  * @module
  */
 import { COMMON_DEFAULTS, type Flags, parseFlags } from "../lib/cli/args.ts";
-import { parsedOrExit } from "../lib/cli/main.ts";
+import { parsedOrExit } from "../lib/cli/shell.ts";
 import { log, prepare, type Prepared } from "../lib/harness/prepare.ts";
 import type { AblationOptions } from "../lib/transfer/phases.ts";
 

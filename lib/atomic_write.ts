@@ -24,7 +24,7 @@ import { UserError } from "./errors.ts";
 export class WriteError extends UserError {
   /**
    * True when the run can be continued with `--resume` (a checkpoint save
-   * failed): the script's shell then says how (see `lib/cli/main.ts`).
+   * failed): the script's shell then says how (see `lib/cli/shell.ts`).
    */
   resumable = false;
 

@@ -2,7 +2,7 @@
  * The one base class of errors a user can fix (bad flags, bad data, a
  * checkpoint that does not fit the run, a backend this machine lacks).
  *
- * Every script's shell (`lib/cli/main.ts`) prints a `UserError` as its
+ * Every script's shell (`lib/cli/shell.ts`) prints a `UserError` as its
  * message alone and exits with status 1; anything else is a bug and prints
  * its stack. Each module that raises user errors defines one subclass, so
  * callers can still tell them apart with `instanceof`.

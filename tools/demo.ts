@@ -17,7 +17,7 @@
  */
 import { join, resolve } from "node:path";
 import { parseFlags } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { denoCommand } from "../lib/cli/permissions.ts";
 import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { assembleDemo, ASSETS, DemoError, type DemoModel, readConfig } from "../lib/demo/assemble.ts";
@@ -39,7 +39,7 @@ async function demoModel(configured: string, given?: string): Promise<DemoModel>
   return { dir, title: r?.title, testAccuracy: r?.testAccuracy };
 }
 
-await runMain(async () => {
+await runCli(async () => {
   const v = parseFlags(
     Deno.args,
     "deno task demo",

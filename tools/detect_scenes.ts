@@ -30,7 +30,7 @@ import {
   selectBackend,
 } from "../lib/backend/select.ts";
 import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { EMOTIONS, IMAGE_SIZE, PIXELS, USAGES } from "../lib/data/fer2013.ts";
 import { loadData, locateData } from "../lib/data/locate.ts";
@@ -135,7 +135,7 @@ const quantile = (v: number[], q: number) => {
 };
 const pct = (num: number, den: number) => den ? `${(100 * num / den).toFixed(1)}%` : "–";
 
-await runMain(async () => {
+await runCli(async () => {
   const args = parseFlags(Deno.args, "deno run -P=experiment tools/detect_scenes.ts", FLAGS, DEFAULTS, {
     about: "Measures predict's face detection on seeded scenes of FER2013 PublicTest faces; writes " +
       "reports/detect_scenes.md.",

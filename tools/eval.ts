@@ -31,7 +31,7 @@ import { loadData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
 import { TTA_CHOICES, type TtaChoice } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { loadModel } from "../lib/models/io.ts";
 
 const FLAGS: Flags = {
@@ -75,7 +75,7 @@ mirror, --tta crops adds shifted crops (10 views). A model trained on crops (its
 side and default TTA) sees its centre crop, and with --tta crops the ten-crop: four corners and centre, mirrored too.
 Without --data, looks for data/fer2013.csv[.gz] or data/fer2013/, else uses the synthetic set.`;
 
-await runMain(async () => {
+await runCli(async () => {
   const args = parseFlags(Deno.args, "deno task eval", FLAGS, DEFAULTS, { about: ABOUT });
   if (!args) return; // --help was printed
 

@@ -30,7 +30,7 @@ import { listMatching, readResult, ResultFileError, SCRIPT_RE } from "../lib/com
 import { fingerprint } from "../lib/data/fingerprint.ts";
 import { loadData, locateData } from "../lib/data/locate.ts";
 import { makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { denoCommand, type ExtraPaths, scriptArgs } from "../lib/cli/permissions.ts";
 import { fmtSeconds } from "../lib/report/markdown.ts";
 import { eta, parseEta, type Step } from "../lib/train/progress.ts";
@@ -111,7 +111,7 @@ async function run(denoArgs: string[], onLine?: (line: string) => void): Promise
   return (await child.status).code;
 }
 
-await runMain(async () => {
+await runCli(async () => {
   const opts = parse(Deno.args);
   if (!opts) return; // --help was printed
   const t0 = performance.now();

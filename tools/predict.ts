@@ -45,7 +45,7 @@ import { bestModelDir, readResults } from "../lib/compare/results.ts";
 import { DataError, EMOTIONS, IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { predictEnsemble } from "../lib/eval/ensemble.ts";
 import { TTA_CHOICES, type TtaChoice } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { loadModel } from "../lib/models/io.ts";
 import { annotatedPng } from "../lib/predict/annotate.ts";
 import {
@@ -183,7 +183,7 @@ function parse(argv: string[]) {
 /**
  * Stops before any work when `path` may not be written: the task's permission
  * set grants writes to .cache only, and Deno's refusal would otherwise come
- * after every face was found; {@link runMain} turns it into the command that
+ * after every face was found; {@link runCli} turns it into the command that
  * grants it.
  */
 function checkWritable(path: string): void {
@@ -243,7 +243,7 @@ function describeFace(f: FaceResult, i: number, n: number, mode: CropMode): stri
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
 
-await runMain(async () => {
+await runCli(async () => {
   const args = parse(Deno.args);
   if (!args) return; // --help was printed
   if (args.annotate) checkWritable(args.annotate);

@@ -10,7 +10,7 @@
  */
 import sharp from "sharp";
 import { parseFlags, UsageError } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { EMOTIONS, IMAGE_SIZE, NUM_CLASSES, PIXELS } from "../lib/data/fer2013.ts";
 import { DEFAULT_SYNTHETIC, makeSyntheticFer2013 } from "../lib/data/synthetic.ts";
 
@@ -65,7 +65,7 @@ export function previewGrid(
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
+  await runCli(async () => {
     const opts = parseFlags(
       Deno.args,
       "deno run -A tools/preview_synthetic.ts",

@@ -27,7 +27,7 @@ import { type EnsembleOutcome, ensembleRow } from "../lib/compare/ensemble_row.t
 import { comparisonBlocks } from "../lib/compare/page.ts";
 import { listMatching, readResults, RESULT_RE, SCRIPT_RE } from "../lib/compare/results.ts";
 import { parseTtaMode, TTA_MODES, TtaError, type TtaMode } from "../lib/eval/tta.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { copyVendor, renderPage } from "../lib/report/html.ts";
 import { renderSvg } from "../lib/report/render.ts";
 import { screenshotStaleness } from "../lib/report/screenshot.ts";
@@ -89,7 +89,7 @@ async function readBench(dir: string): Promise<ComparisonInput["bench"]> {
   }
 }
 
-await runMain(async () => {
+await runCli(async () => {
   const args = parse(Deno.args);
   if (!args) return; // --help was printed
   const { dir } = args;

@@ -15,11 +15,11 @@
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseFlags } from "../lib/cli/args.ts";
-import { runMain } from "../lib/cli/main.ts";
+import { runCli } from "../lib/cli/shell.ts";
 import { checkPage } from "../lib/report/browser.ts";
 import { PAGE, writeScreenshot } from "../lib/report/screenshot.ts";
 
-await runMain(async () => {
+await runCli(async () => {
   const v = parseFlags(Deno.args, "deno task report:check", {
     dir: { type: "string", help: "folder holding index.html; index.png is written beside it" },
   }, { dir: "reports" });

@@ -36,7 +36,7 @@ import {
   resolveConfig,
   type Settings,
 } from "../cli/args.ts";
-import { runMain } from "../cli/main.ts";
+import { runCli } from "../cli/shell.ts";
 import { augmentBatch, augmentPreset, type AugmentPresetName } from "../data/augment.ts";
 import type { BatchAugment } from "../data/crops.ts";
 import { evaluate, type ProbabilisticEvaluation } from "../eval/metrics.ts";
@@ -327,7 +327,7 @@ export function runExperiment<S extends Settings>(
   body: (exp: Experiment<ExperimentConfig<S>>) => Promise<void>,
   argv: string[] = Deno.args,
 ): Promise<never> {
-  return runMain(async () => {
+  return runCli(async () => {
     const config = resolveConfig(argv, `exp:${spec.name.slice(0, 2)}`, spec.settings, spec.quick);
     if (!config) return;
     const prepared = await prepareLogged(config, spec.name);

@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * await runMain(async () => {
+ * await runCli(async () => {
  *   const flags = parseFlags(Deno.args, SPEC);
  *   if (!flags) return; // --help
  *   // … the script
@@ -25,7 +25,7 @@ import { deniedAccess, hintContext, permissionHint, resumeCommand } from "./perm
  * Runs `fn`, reports failures plainly, and exits with 0, 1 (a {@link UserError}
  * or a permission the script's set lacks) or 70 (a bug).
  */
-export async function runMain(fn: () => Promise<void>): Promise<never> {
+export async function runCli(fn: () => Promise<void>): Promise<never> {
   try {
     await fn();
   } catch (e) {
