@@ -6,9 +6,10 @@
  *
  * Reads every `NN_name.json` in the folder and writes there:
  *
- * - `README.md`: the comparison table (with the ensemble rows), the chart and the speed summary;
+ * - `README.md`: the comparison table (with the ensembles' rows), the chart and the speed summary;
  * - `comparison.vl.json` / `comparison.svg`: ours beside the study's accuracy;
- * - `ensemble.json`: the ensemble's scores (recomputed only when a model or the split changed);
+ * - `ensemble.json`: the study protocol's ensemble's scores, and `ensemble_official.json` the official
+ *   protocol's (each recomputed only when a model or the split changed);
  * - `index.html` + `vendor/`: the interactive view, needing no network (its
  *   screenshot `index.png` is `deno task report:check`'s, which this says when
  *   the page no longer matches).
@@ -21,9 +22,9 @@
 import { join } from "node:path";
 import { type BackendChoice, BACKENDS } from "../lib/backend/select.ts";
 import { type Flags, parseFlags, UsageError } from "../lib/cli/args.ts";
-import { comparisonChart, hasComparisonChart } from "../lib/compare/charts.ts";
+import { comparisonChart, ensembleLabel, hasComparisonChart, okEnsembles } from "../lib/compare/charts.ts";
 import { benchSummary, type ComparisonInput, comparisonMarkdown, splitRuns } from "../lib/compare/comparison.ts";
-import { type EnsembleOutcome, ensembleRow } from "../lib/compare/ensemble_row.ts";
+import { DEFAULT_TTAS, type EnsembleOutcome, ensembleRows } from "../lib/compare/ensemble_row.ts";
 import { comparisonBlocks } from "../lib/compare/page.ts";
 import { listMatching, readResults, RESULT_RE, SCRIPT_RE } from "../lib/compare/results.ts";
 import { parseTtaMode, TTA_MODES, TtaError, type TtaMode } from "../lib/eval/tta.ts";
@@ -41,25 +42,30 @@ const FLAGS: Flags = {
     type: "string",
     help: "FER2013 file or folder to rebuild the ensemble's test split from (default: where each run found it)",
   },
-  tta: { type: "string", help: `comma-separated TTA modes of the ensemble rows (${TTA_MODES.join(", ")})` },
+  tta: {
+    type: "string",
+    help: `comma-separated TTA modes of every ensemble's rows (${TTA_MODES.join(", ")}); default ` +
+      Object.entries(DEFAULT_TTAS).map(([p, t]) => `${t.join(",")} on the ${p} protocol`).join(", "),
+  },
   backend: { type: "string", help: "TF.js backend", choices: BACKENDS },
   noEnsemble: { type: "boolean", help: "leave the ensemble rows out" },
 };
 const DEFAULTS = {
   dir: "reports",
   data: undefined as string | undefined,
-  tta: "none,flip",
+  tta: undefined as string | undefined,
   backend: "auto" as BackendChoice,
   noEnsemble: false,
 };
-const ABOUT = "Rebuilds DIR/README.md, DIR/comparison.svg, DIR/ensemble.json and DIR/index.html from DIR/NN_name.json.";
+const ABOUT =
+  "Rebuilds DIR/README.md, DIR/comparison.svg, DIR/ensemble*.json and DIR/index.html from DIR/NN_name.json.";
 
 function parse(argv: string[]) {
   const v = parseFlags(argv, "deno task report", FLAGS, DEFAULTS, { about: ABOUT });
   if (!v) return null;
-  let ttas: TtaMode[];
+  let ttas: TtaMode[] | undefined;
   try {
-    ttas = [...new Set(v.tta.split(",").map((t) => parseTtaMode(t.trim())))];
+    ttas = v.tta === undefined ? undefined : [...new Set(v.tta.split(",").map((t) => parseTtaMode(t.trim())))];
   } catch (e) {
     if (e instanceof TtaError) throw new UsageError(e.message);
     throw e;
@@ -98,15 +104,18 @@ await runCli(async () => {
   for (const p of problems) console.error(`warning: ${p}`);
   const pending = await pendingExperiments(dir);
 
-  let ensemble: EnsembleOutcome = { ok: false, reason: "left out (--no-ensemble)" };
+  let ensemble: EnsembleOutcome[] = [{ ok: false, reason: "left out (--no-ensemble)" }];
   if (args.ensemble && results.length) {
-    ensemble = await ensembleRow(dir, results, { ttas: args.ttas, data: args.data, backend: args.backend });
-    console.error(
-      ensemble.ok
-        ? `ensemble: ${ensemble.ensemble.scores.map((s) => `${s.tta} ${(100 * s.accuracy).toFixed(2)}%`).join(", ")}` +
-          (ensemble.cached ? " (cached)" : "")
-        : `no ensemble row: ${ensemble.reason}`,
-    );
+    ensemble = await ensembleRows(dir, results, { ttas: args.ttas, data: args.data, backend: args.backend });
+    for (const o of ensemble) {
+      console.error(
+        o.ok
+          ? `${ensembleLabel(o.ensemble, "none", true)}: ` +
+            o.ensemble.scores.map((s) => `${s.tta} ${(100 * s.accuracy).toFixed(2)}%`).join(", ") +
+            (o.cached ? " (cached)" : "")
+          : `no ensemble row${o.members ? ` of ${o.members.join(" + ")}` : ""}: ${o.reason}`,
+      );
+    }
   }
   const input: ComparisonInput = { results, problems, pending, ensemble, bench: await readBench(dir) };
 
@@ -117,7 +126,7 @@ await runCli(async () => {
   };
   const runs = splitRuns(results, pending);
   if (hasComparisonChart(runs, ensemble)) {
-    const spec = comparisonChart(runs, ensemble.ok ? ensemble.ensemble : undefined);
+    const spec = comparisonChart(runs, okEnsembles(ensemble));
     await write("comparison.vl.json", JSON.stringify(spec, null, 2) + "\n");
     await write("comparison.svg", await renderSvg(spec));
   }

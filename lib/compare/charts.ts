@@ -14,27 +14,46 @@ export function shortName(name: string): string {
   return name.replace(/_/g, " ");
 }
 
-/** Label of an ensemble score, e.g. "ensemble 01+03, flip TTA". */
-export function ensembleLabel(e: EnsembleResult, tta: string): string {
+/**
+ * Label of an ensemble score, e.g. "ensemble 01+03, flip TTA"; with
+ * `protocol`, led by its protocol ("official ensemble 05+06, crops TTA"),
+ * which tells the rows apart where ensembles of several protocols stand together.
+ */
+export function ensembleLabel(e: EnsembleResult, tta: string, protocol = false): string {
   const who = e.members.map((m) => m.slice(0, 2)).join("+");
-  return `ensemble ${who}${tta === "none" ? "" : `, ${tta} TTA`}`;
+  return `${protocol ? `${e.split.protocol} ` : ""}ensemble ${who}${tta === "none" ? "" : `, ${tta} TTA`}`;
+}
+
+/** One ensemble's outcome or several, as the comparison takes them. */
+export type Ensembles = EnsembleOutcome | readonly EnsembleOutcome[];
+
+/** The outcomes of `e`, as a list. */
+export function ensembleList(e: Ensembles): readonly EnsembleOutcome[] {
+  return Array.isArray(e) ? e : [e as EnsembleOutcome];
+}
+
+/** Whether the labels of `ensembles` need their protocol: when more than one protocol is shown. */
+export function labelProtocols(ensembles: readonly EnsembleResult[]): boolean {
+  return new Set(ensembles.map((e) => e.split.protocol)).size > 1;
 }
 
 /**
  * Test accuracy of each experiment's main run (ours) beside the study's, plus
- * the ensemble's scores when there are any; never the ablations, whose short or
+ * the ensembles' scores when there are any; never the ablations, whose short or
  * crippled runs would stand beside the study's numbers as if they were results.
  *
  * @throws RangeError when there is nothing to plot.
  */
-export function comparisonChart(runs: Runs, ensemble?: EnsembleResult): ChartSpec {
+export function comparisonChart(runs: Runs, ensemble?: EnsembleResult | readonly EnsembleResult[]): ChartSpec {
   const rows: BarRow[] = [];
   for (const r of runs.mains) {
     if (r.studyAccuracy !== undefined) rows.push({ name: shortName(r.name), value: r.studyAccuracy, group: "study" });
     rows.push({ name: shortName(r.name), value: r.testAccuracy, group: "ours" });
   }
-  for (const s of ensemble?.scores ?? []) {
-    rows.push({ name: ensembleLabel(ensemble!, s.tta), value: s.accuracy, group: "ours" });
+  const ensembles = ensemble === undefined ? [] : Array.isArray(ensemble) ? ensemble : [ensemble as EnsembleResult];
+  const protocol = labelProtocols(ensembles);
+  for (const e of ensembles) {
+    for (const s of e.scores) rows.push({ name: ensembleLabel(e, s.tta, protocol), value: s.accuracy, group: "ours" });
   }
   return barChart(rows, {
     title: "Test accuracy: ours beside the study's",
@@ -44,9 +63,14 @@ export function comparisonChart(runs: Runs, ensemble?: EnsembleResult): ChartSpe
   });
 }
 
+/** The ensembles that have rows, for {@link comparisonChart}. */
+export function okEnsembles(e: Ensembles): EnsembleResult[] {
+  return ensembleList(e).flatMap((o) => (o.ok ? [o.ensemble] : []));
+}
+
 /** Whether {@link comparisonChart} has bars to draw: none when only ablations have run. */
-export function hasComparisonChart(runs: Runs, ensemble: EnsembleOutcome): boolean {
-  return runs.mains.length > 0 || ensemble.ok;
+export function hasComparisonChart(runs: Runs, ensemble: Ensembles): boolean {
+  return runs.mains.length > 0 || ensembleList(ensemble).some((o) => o.ok);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The comparison of every experiment's results: one table with a row per
  * experiment, its main run (ours beside the study's number, protocol, data,
- * backend, epochs, wall time, calibration), and the ensemble rows; the
+ * backend, epochs, wall time, calibration), and the ensembles' rows (one
+ * ensemble per protocol group, labelled by its protocol when several stand together); the
  * ablations beside their main runs in a table of their own; the speed summary
  * from the benchmark, and what is missing. Pure: the same inputs always give
  * the same text, so a report rebuilt without new results is byte-identical.
@@ -9,16 +10,23 @@
  * @example
  * ```ts
  * const runs = splitRuns(results, pending);
- * const table = comparisonTable(runs, ensembleOutcome);
- * const markdown = comparisonMarkdown({ results, problems, pending, ensemble: ensembleOutcome, bench });
+ * const table = comparisonTable(runs, ensembleOutcomes);
+ * const markdown = comparisonMarkdown({ results, problems, pending, ensemble: ensembleOutcomes, bench });
  * ```
  *
  * @module
  */
 import { overconfidence } from "../eval/calibration.ts";
 import { fmtInt, fmtNumber, fmtOverconfidence, fmtSeconds, mdTable, pct } from "../report/markdown.ts";
-import { ensembleLabel, hasComparisonChart } from "./charts.ts";
-import { ENSEMBLE_FILE, type EnsembleOutcome } from "./ensemble_row.ts";
+import {
+  ensembleLabel,
+  ensembleList,
+  type Ensembles,
+  hasComparisonChart,
+  labelProtocols,
+  okEnsembles,
+} from "./charts.ts";
+import { ENSEMBLE_FILE, type EnsembleOutcome, type EnsembleResult, type EnsembleScore } from "./ensemble_row.ts";
 import { type ExperimentResult, mainRunOf } from "./results.ts";
 
 /** A table cell: text, or text linking somewhere. */
@@ -38,7 +46,8 @@ export interface ComparisonInput {
   problems: string[];
   /** Experiment scripts without results yet, e.g. "02_tuned". */
   pending: string[];
-  ensemble: EnsembleOutcome;
+  /** The ensemble rows: one outcome per protocol group (see `ensemble_row.ts`), or a single one. */
+  ensemble: Ensembles;
   bench: BenchSummary | { problem: string };
 }
 
@@ -105,8 +114,13 @@ function runCells(r: ExperimentResult): TableCell[] {
   ];
 }
 
-/** The comparison table: one row per experiment (its main run), then the ensemble's rows. */
-export function comparisonTable(runs: Runs, ensemble: EnsembleOutcome): Table {
+/** Views each model was shown: every member of an ensemble is shown as many under one mode. */
+function viewsPerModel(s: EnsembleScore): number {
+  return s.memberViews ? Math.max(...Object.values(s.memberViews).map((v) => v.length)) : s.views.length;
+}
+
+/** The comparison table: one row per experiment (its main run), then each ensemble's rows. */
+export function comparisonTable(runs: Runs, ensemble: Ensembles): Table {
   const headers = ["experiment", "study", "ours", "protocol", "data (fingerprint)", "backend", ...RUN_HEADERS];
   const align: Table["align"] = ["left", "right", "right", "left", "left", "left", ...RUN_ALIGN];
   const rows: TableCell[][] = runs.mains.map((r) => [
@@ -118,13 +132,17 @@ export function comparisonTable(runs: Runs, ensemble: EnsembleOutcome): Table {
     r.backend ?? "–",
     ...runCells(r),
   ]);
-  if (ensemble.ok) {
-    const e = ensemble.ensemble;
+  const protocol = labelProtocols(okEnsembles(ensemble));
+  for (const o of ensembleList(ensemble)) {
+    if (!o.ok) continue;
+    const e = o.ensemble;
+    const file = o.file ?? ENSEMBLE_FILE;
     for (const s of e.scores) {
+      const views = viewsPerModel(s);
       rows.push([
-        `${ensembleLabel(e, s.tta)} (${s.views.length} view${
-          s.views.length === 1 ? "" : "s"
-        } × ${e.members.length} model${e.members.length === 1 ? "" : "s"})`,
+        `${ensembleLabel(e, s.tta, protocol)} (${views} view${views === 1 ? "" : "s"} × ${e.members.length} model${
+          e.members.length === 1 ? "" : "s"
+        })`,
         "–",
         pct(s.accuracy),
         e.split.protocol,
@@ -135,7 +153,7 @@ export function comparisonTable(runs: Runs, ensemble: EnsembleOutcome): Table {
         fmtNumber(s.nll),
         pct(s.ece, 1),
         fmtOverconfidence(s.overconfidence),
-        { text: ENSEMBLE_FILE, href: ENSEMBLE_FILE },
+        { text: file, href: file },
       ]);
     }
   }
@@ -265,17 +283,56 @@ export function benchTable(b: BenchSummary): Table {
   };
 }
 
-/** Where the ensemble's rows come from, or why there are none, in a sentence. */
-export function ensembleNote(e: EnsembleOutcome): string {
-  if (!e.ok) return `No ensemble row: ${e.reason}.`;
+/** A score's views: the members' own where they differ, e.g. "crops (05_budget: identity, … / 06_crops: centre, …)". */
+function viewsText(s: EnsembleScore): string {
+  const mv = s.memberViews;
+  const list = mv ? Object.entries(mv).map(([name, v]) => `${name}: ${v.join(", ")}`).join(" / ") : s.views.join(", ");
+  return `${s.tta} (${list})`;
+}
+
+/** Which rows a protocol other than the study's tested on, in a sentence (the official protocol's falls back). */
+function testPartNote(x: EnsembleResult): string {
+  const u = x.split.testUsage;
+  if (u === undefined) return "";
+  if (u === "PublicTest") {
+    return " The test images are PublicTest's: the official protocol tests on PrivateTest, and on PublicTest " +
+      "when the data has no PrivateTest rows, as here.";
+  }
+  if (u === "PrivateTest") return " The test images are PrivateTest's, the official protocol's test.";
+  return ` The test images are ${u} rows.`;
+}
+
+/**
+ * Where an ensemble's rows come from, or why there are none, in a sentence;
+ * `protocol` leads it with the group's protocol, for a page with several.
+ */
+export function ensembleNote(e: EnsembleOutcome, protocol = false): string {
+  if (!e.ok) {
+    const which = protocol && e.members ? ` of ${e.protocol ?? "study"} ${e.members.join(", ")}` : "";
+    return `No ensemble row${which}: ${e.reason}.`;
+  }
   const x = e.ensemble;
-  const tta = x.scores.map((s) => `${s.tta} (${s.views.join(", ")})`).join("; ");
-  return `Ensemble: the saved models of ${x.members.join(", ")} (\`${x.modelDirs.join("`, `")}\`), their class ` +
+  const file = e.file ?? ENSEMBLE_FILE;
+  const tta = x.scores.map(viewsText).join("; ");
+  const head = protocol ? `${x.split.protocol[0].toUpperCase()}${x.split.protocol.slice(1)} ensemble` : "Ensemble";
+  const crops = x.scores.some((s) => s.tta === "crops" && s.memberViews)
+    ? " For a crop model `crops` is the literature's ten-crop (the four corners and the centre at its input " +
+      "side, each also mirrored); for a 48-pixel model, ten shifted 48-pixel windows."
+    : "";
+  return `${head}: the saved models of ${x.members.join(", ")} (\`${x.modelDirs.join("`, `")}\`), their class ` +
     `probabilities averaged on the same ${fmtInt(x.split.test)} test images (split \`${x.split.cacheKey}\`, ` +
-    `rebuilt from the data fingerprint and split settings), with and without test-time augmentation — views: ${tta}. ` +
-    `Computed on ${x.backend} in ${fmtSeconds(x.seconds)}; cached in \`${ENSEMBLE_FILE}\` under key \`${x.key}\` ` +
+    `rebuilt from the data fingerprint and split settings), with and without test-time augmentation — views: ${tta}.` +
+    `${crops}${testPartNote(x)} ` +
+    `Computed on ${x.backend} in ${fmtSeconds(x.seconds)}; cached in \`${file}\` under key \`${x.key}\` ` +
     `until a model or the split changes.` +
     (x.members.length === 1 ? " With one saved model the ensemble is that model alone; TTA is what it adds." : "");
+}
+
+/** One note per ensemble outcome, each led by its protocol when the outcomes span several. */
+export function ensembleNotes(e: Ensembles): string[] {
+  const list = ensembleList(e);
+  const protocols = new Set(list.map((o) => (o.ok ? o.ensemble.split.protocol : o.protocol ?? "study")));
+  return list.map((o) => ensembleNote(o, protocols.size > 1));
 }
 
 /** What the ablations' section says above its table. */
@@ -313,8 +370,7 @@ export function comparisonMarkdown(input: ComparisonInput): string {
       "NLL, ECE (15 bins) and mean confidence − accuracy (+ overconfident, − underconfident) are of the test " +
         "predictions, where the run recorded them. Epochs: run of planned.",
       "",
-      ensembleNote(ensemble),
-      "",
+      ...ensembleNotes(ensemble).flatMap((n) => [n, ""]),
       ...(hasComparisonChart(runs, ensemble) ? ["![comparison](comparison.svg)", ""] : []),
     );
   }

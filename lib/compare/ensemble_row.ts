@@ -1,7 +1,11 @@
 /**
- * The comparison's ensemble row: the saved models of the experiments that
- * share one test split, their probabilities averaged, with and without
- * test-time augmentation.
+ * The comparison's ensemble rows: for each protocol group — the saved models
+ * of the main runs that share one test split — their probabilities averaged,
+ * with and without test-time augmentation. The study's models (01–04) make
+ * one group, the official protocol's (05, 06 and the members trained beside
+ * them with `--split-seed`) another; each group of two or more gets its rows,
+ * and a folder whose every split has one model still gets that model's, so
+ * the TTA it adds shows.
  *
  * The test split is rebuilt from what every result records: the data's
  * fingerprint and the split settings (protocol, seed). The data must be found
@@ -9,15 +13,17 @@
  * synthetic data is regenerated) and hash to the same fingerprint, or the row
  * is left out with the reason.
  *
- * The outcome is cached in `ensemble.json` beside the results, keyed by the
- * models' bytes, the split and the TTA modes, so a report rebuilt without new
- * results reuses it byte for byte (and needs neither the data nor a backend).
+ * Each group's outcome is cached beside the results — the study protocol's in
+ * `ensemble.json`, another protocol's in `ensemble_<protocol>.json` — keyed by
+ * the models' bytes, the split and the TTA modes, so a report rebuilt without
+ * new results reuses it byte for byte (and needs neither the data nor a backend).
  *
  * @example
  * ```ts
- * const outcome = await ensembleRow("reports", results, { ttas: ["none", "flip"] });
- * if (outcome.ok) console.log(outcome.ensemble.rows.map((r) => [r.tta, r.accuracy]));
- * else console.log(`no ensemble row: ${outcome.reason}`);
+ * for (const outcome of await ensembleRows("reports", results)) {
+ *   if (outcome.ok) console.log(outcome.file, outcome.ensemble.scores.map((s) => [s.tta, s.accuracy]));
+ *   else console.log(`no ensemble row: ${outcome.reason}`);
+ * }
  * ```
  *
  * @module
@@ -26,7 +32,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type * as tf from "@tensorflow/tfjs";
 import { type BackendChoice, describeBackend, selectBackend } from "../backend/select.ts";
-import { DataError, type Fer2013, IMAGE_SIZE } from "../data/fer2013.ts";
+import { DataError, type Fer2013, IMAGE_SIZE, USAGES } from "../data/fer2013.ts";
 import { fingerprint } from "../data/fingerprint.ts";
 import { DEFAULT_DATA_PATHS, loadData } from "../data/locate.ts";
 import { loadOrMakeSplit } from "../data/split_cache.ts";
@@ -36,11 +42,22 @@ import { overconfidence } from "../eval/calibration.ts";
 import { evaluateEnsemble, logPasses } from "../eval/ensemble.ts";
 import type { TtaMode } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
+import { savedModelInput } from "../models/input_spec.ts";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
 import { type ExperimentResult, hasModel, mainRunOf } from "./results.ts";
 
-/** The cache file, beside the results. */
+/** The study protocol's cache file, beside the results; another protocol's is {@link ensembleFile}'s. */
 export const ENSEMBLE_FILE = "ensemble.json";
+/**
+ * The TTA modes a group's rows are scored with unless told otherwise. The
+ * official protocol's group answers whether ten-crop helps the ensemble, as the
+ * literature scores its ensembles: for a crop model `crops` is the ten-crop of
+ * its input side, for a 48-pixel model ten shifted windows (`eval/tta.ts`).
+ */
+export const DEFAULT_TTAS: Readonly<Record<Protocol, readonly TtaMode[]>> = {
+  study: ["none", "flip"],
+  official: ["none", "flip", "crops"],
+};
 /** Bumped when what the cache holds or how it is computed changes. */
 const CACHE_VERSION = 2;
 /** The seed `lib/harness/prepare.ts` draws the synthetic faces with. */
@@ -59,6 +76,12 @@ export interface EnsembleScore {
   overconfidence: number;
   /** Recall per class, by emotion. */
   recall: Record<string, number>;
+  /**
+   * The views each member was shown, by result name; only where they differ
+   * (a crop model's ten-crop beside a 48-pixel model's shifted windows), since
+   * `views` then lists both kinds.
+   */
+  memberViews?: Record<string, string[]>;
 }
 
 /** The cached ensemble: what went in and what came out. */
@@ -72,21 +95,26 @@ export interface EnsembleResult {
   /** Model folders relative to the results folder. */
   modelDirs: string[];
   data: { fingerprint: string; kind?: string; source?: string };
-  split: { cacheKey: string; protocol: string; seed: number; test: number };
+  /** `testUsage`: the FER2013 Usage of the test rows, for a protocol other than the study's (e.g. "PublicTest"). */
+  split: { cacheKey: string; protocol: string; seed: number; test: number; testUsage?: string };
   backend: string;
   scores: EnsembleScore[];
   /** Wall seconds of the evaluation when it was computed. */
   seconds: number;
 }
 
-/** The row, or why there is none. */
+/**
+ * A group's rows, or why there are none. `file`: the cache file, relative to
+ * the results folder (default {@link ENSEMBLE_FILE}); `members` and `protocol`
+ * name the group a failure is about, where one was formed.
+ */
 export type EnsembleOutcome =
-  | { ok: true; ensemble: EnsembleResult; cached: boolean }
-  | { ok: false; reason: string };
+  | { ok: true; ensemble: EnsembleResult; cached: boolean; file?: string }
+  | { ok: false; reason: string; members?: string[]; protocol?: string };
 
-/** Options of {@link ensembleRow}. */
+/** Options of {@link ensembleRows}. */
 export interface EnsembleRowOptions {
-  /** TTA modes to score, each a row (default none and flip). */
+  /** TTA modes to score every group with, each a row (default: its protocol's {@link DEFAULT_TTAS}). */
   ttas?: TtaMode[];
   /** A FER2013 file or folder to try first. */
   data?: string;
@@ -97,37 +125,79 @@ export interface EnsembleRowOptions {
 }
 
 /**
- * The input shape a saved model declares, e.g. [48, 48, 1], from its
- * `model.json` without building it; undefined when it declares none.
+ * Whether the model saved in `modelDir` sees FER2013's faces as they are
+ * stored, 48 pixels and grayscale, whole or as crops of them: the models that
+ * can be shown the same test images. A transfer model that declares colour or
+ * another size cannot. A model whose record cannot be read is let in, so that
+ * loading it fails with its reason in the row's place instead of vanishing.
  */
-export async function declaredInput(modelDir: string): Promise<number[] | undefined> {
+async function seesStoredFaces(modelDir: string): Promise<boolean> {
   const text = await Deno.readTextFile(join(modelDir, MODEL_JSON));
-  const m = /"batch_?[iI]nput_?[sS]hape"\s*:\s*\[\s*null\s*,([\d\s,]+)\]/.exec(text);
-  return m ? m[1].split(",").map(Number) : undefined;
+  try {
+    const saved = savedModelInput(text);
+    return saved === undefined || (saved.input.imageSize === IMAGE_SIZE && (saved.channels ?? 1) === 1);
+  } catch {
+    return true;
+  }
 }
 
 /**
- * The results whose saved models share the most common test split (ties: the
- * best accuracy's). Models that take other than 48×48 grayscale faces (a
- * transfer model at another size, say) cannot see the same images and stay out,
- * and so do an experiment's ablations (`03_deep_ls0_10ep` beside `03_deep`): an
- * ablation is there to be compared with its main run, not to vote beside it.
+ * The groups of `results` whose saved models share one test split, the
+ * largest first (ties: the best accuracy's). Models that cannot see the stored
+ * faces stay out (see {@link seesStoredFaces}), and so do an experiment's
+ * ablations (`03_deep_ls0_10ep` beside `03_deep`): an ablation is there to be
+ * compared with its main run, not to vote beside it.
  */
-export async function ensembleMembers(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[]> {
+async function splitGroups(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[][]> {
   const usable: ExperimentResult[] = [];
   const names = results.map((r) => r.name);
   for (const r of results) {
     if (mainRunOf(r.name, names) !== undefined) continue;
     if (!(r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir)))) continue;
-    const shape = await declaredInput(join(dir, r.modelDir));
-    if (shape && shape.join("x") !== `${IMAGE_SIZE}x${IMAGE_SIZE}x1`) continue;
+    if (!(await seesStoredFaces(join(dir, r.modelDir)))) continue;
     usable.push(r);
   }
   const groups = new Map<string, ExperimentResult[]>();
   for (const r of usable) groups.set(r.split.cacheKey!, [...(groups.get(r.split.cacheKey!) ?? []), r]);
   const best = (g: ExperimentResult[]) => Math.max(...g.map((r) => r.testAccuracy));
-  const ranked = [...groups.values()].sort((a, b) => b.length - a.length || best(b) - best(a));
-  return ranked[0] ?? [];
+  return [...groups.values()].sort((a, b) => b.length - a.length || best(b) - best(a));
+}
+
+/** The members of the largest group (see {@link ensembleGroups}); none when no result has a usable model. */
+export async function ensembleMembers(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[]> {
+  return (await splitGroups(dir, results))[0] ?? [];
+}
+
+/**
+ * The groups that get ensemble rows: every group of two or more main runs on
+ * one split, the largest first; where there is none, the largest group alone
+ * (one model, whose row then shows what TTA adds to it).
+ */
+export async function ensembleGroups(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[][]> {
+  const groups = await splitGroups(dir, results);
+  const several = groups.filter((g) => g.length >= 2);
+  return several.length ? several : groups.slice(0, 1);
+}
+
+const protocolOf = (r: ExperimentResult) => (r.protocol ?? "study") as Protocol;
+
+/**
+ * The cache file of each of `groups` (in order): {@link ENSEMBLE_FILE} for the
+ * study protocol, `ensemble_<protocol>.json` for another; a later group whose
+ * protocol already has its file (another split seed, say) gets its split key
+ * added to the name.
+ */
+export function ensembleFiles(groups: readonly (readonly ExperimentResult[])[]): string[] {
+  const taken = new Set<string>();
+  return groups.map((g) => {
+    const protocol = protocolOf(g[0]);
+    const base = protocol === "study" ? ENSEMBLE_FILE : `ensemble_${protocol}.json`;
+    const file = taken.has(base)
+      ? `ensemble_${protocol}_${g[0].split.cacheKey!.replace(/[^A-Za-z0-9._-]/g, "_")}.json`
+      : base;
+    taken.add(file);
+    return file;
+  });
 }
 
 /** Digest of everything the ensemble's numbers depend on. */
@@ -201,6 +271,7 @@ async function findData(
 /** The ensemble's score on `rows` under one TTA mode. */
 async function score(
   models: readonly tf.LayersModel[],
+  names: readonly string[],
   data: Fer2013,
   rows: Int32Array,
   tta: TtaMode,
@@ -211,6 +282,7 @@ async function score(
     imageSize: IMAGE_SIZE,
     onPass: logPasses(`  ensemble ${tta}`, log),
   });
+  const differ = new Set(e.members.map((m) => m.views.join(","))).size > 1;
   return {
     tta,
     views: e.views,
@@ -221,55 +293,84 @@ async function score(
     ece: e.calibration.ece,
     overconfidence: overconfidence(e.calibration.bins),
     recall: Object.fromEntries(e.perClass.map((c) => [c.name, c.recall])),
+    ...(differ ? { memberViews: Object.fromEntries(e.members.map((m, i) => [names[i], m.views])) } : {}),
   };
 }
 
+/** The FER2013 Usage of `rows`, e.g. "PublicTest" ("PublicTest+PrivateTest" when they mix). */
+function usageOf(data: Fer2013, rows: Int32Array): string {
+  const seen = new Set<number>();
+  for (const r of rows) seen.add(data.usage[r]);
+  return [...seen].sort().map((u) => USAGES[u]).join("+");
+}
+
+/** What {@link ensembleRows} shares between its groups: the data sets found so far, by fingerprint, and the backend. */
+interface Shared {
+  data: Map<string, Fer2013>;
+  backend?: Awaited<ReturnType<typeof selectBackend>>;
+}
+
 /**
- * The ensemble row for `results` (read from `dir`): cached when nothing it
- * depends on changed, else computed and cached; or the reason it is absent.
+ * The ensemble rows of `results` (read from `dir`), one outcome per group of
+ * {@link ensembleGroups}: each cached when nothing it depends on changed, else
+ * computed and cached in its own file; or the reason it is absent.
  */
-export async function ensembleRow(
+export async function ensembleRows(
   dir: string,
   results: readonly ExperimentResult[],
   opts: EnsembleRowOptions = {},
+): Promise<EnsembleOutcome[]> {
+  const groups = await ensembleGroups(dir, results);
+  if (groups.length === 0) {
+    return [{ ok: false, reason: "no result has a saved model with a recorded data fingerprint and split" }];
+  }
+  const files = ensembleFiles(groups);
+  const shared: Shared = { data: new Map() };
+  const out: EnsembleOutcome[] = [];
+  for (const [i, members] of groups.entries()) out.push(await groupRow(dir, members, files[i], opts, shared));
+  return out;
+}
+
+/** One group's rows, cached in `dir/file`. */
+async function groupRow(
+  dir: string,
+  members: readonly ExperimentResult[],
+  file: string,
+  opts: EnsembleRowOptions,
+  shared: Shared,
 ): Promise<EnsembleOutcome> {
   const log = opts.log ?? ((m: string) => console.error(m));
-  const ttas = opts.ttas ?? ["none", "flip"];
-  const members = await ensembleMembers(dir, results);
-  if (members.length === 0) {
-    return { ok: false, reason: "no result has a saved model with a recorded data fingerprint and split" };
-  }
-  const key = await cacheKey(dir, members, ttas);
-  const cachePath = join(dir, ENSEMBLE_FILE);
-  const cached = await readCache(cachePath);
-  if (cached?.key === key) return { ok: true, ensemble: cached, cached: true };
-
   const lead = members[0];
-  const data = await findData(lead, opts, log);
-  if (typeof data === "string") return { ok: false, reason: data };
+  const protocol = protocolOf(lead);
+  const names = members.map((m) => m.name);
+  const failed = (reason: string): EnsembleOutcome => ({ ok: false, reason, members: names, protocol });
+  const ttas = opts.ttas ?? [...(DEFAULT_TTAS[protocol] ?? DEFAULT_TTAS.study)];
+  const key = await cacheKey(dir, members, ttas);
+  const cachePath = join(dir, file);
+  const cached = await readCache(cachePath);
+  if (cached?.key === key) return { ok: true, ensemble: cached, cached: true, file };
+
+  const fp = lead.data.fingerprint!;
+  const data = shared.data.get(fp) ?? await findData(lead, opts, log);
+  if (typeof data === "string") return failed(data);
+  shared.data.set(fp, data);
   const seed = splitSeedOf(lead.config);
-  const protocol = (lead.protocol ?? "study") as Protocol;
-  const split = await loadOrMakeSplit(data, splitSettings({ protocol, seed }), { fingerprint: lead.data.fingerprint });
+  const split = await loadOrMakeSplit(data, splitSettings({ protocol, seed }), { fingerprint: fp });
   if (split.key !== lead.split.cacheKey) {
-    return { ok: false, reason: `rebuilt split ${split.key} differs from the recorded ${lead.split.cacheKey}` };
+    return failed(`rebuilt split ${split.key} differs from the recorded ${lead.split.cacheKey}`);
   }
   const test = split.split.test;
-  const backend = await selectBackend(opts.backend ?? "auto");
-  log(
-    `ensemble of ${members.map((m) => m.name).join(" + ")} on ${test.length} test images (${describeBackend(backend)})`,
-  );
+  const backend = shared.backend ??= await selectBackend(opts.backend ?? "auto");
+  log(`ensemble of ${names.join(" + ")} on ${test.length} test images (${describeBackend(backend)})`);
   const models: tf.LayersModel[] = [];
   const t0 = performance.now();
   const scores: EnsembleScore[] = [];
   try {
     for (const r of members) models.push(await loadModel(join(dir, r.modelDir!)));
-    for (const tta of ttas) scores.push(await score(models, data, test, tta, log));
+    for (const tta of ttas) scores.push(await score(models, names, data, test, tta, log));
   } catch (e) {
     // A model that cannot be scored must not cost the whole comparison.
-    return {
-      ok: false,
-      reason: `evaluating ${members.map((m) => m.name).join(" + ")} failed: ${(e as Error).message}`,
-    };
+    return failed(`evaluating ${names.join(" + ")} failed: ${(e as Error).message}`);
   } finally {
     models.forEach((m) => m.dispose());
   }
@@ -277,14 +378,21 @@ export async function ensembleRow(
     format: "ferlab-ensemble",
     version: CACHE_VERSION,
     key,
-    members: members.map((m) => m.name),
+    members: names,
     modelDirs: members.map((m) => m.modelDir!),
-    data: { fingerprint: lead.data.fingerprint!, kind: lead.data.kind, source: lead.data.source },
-    split: { cacheKey: split.key, protocol, seed, test: test.length },
+    data: { fingerprint: fp, kind: lead.data.kind, source: lead.data.source },
+    split: {
+      cacheKey: split.key,
+      protocol,
+      seed,
+      test: test.length,
+      // Which part the official protocol tested on depends on the data (see `data/split.ts`): the row says it.
+      ...(protocol === "study" ? {} : { testUsage: usageOf(data, test) }),
+    },
     backend: describeBackend(backend),
     scores,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
   await writeFileAtomic(cachePath, JSON.stringify(ensemble, null, 2) + "\n");
-  return { ok: true, ensemble, cached: false };
+  return { ok: true, ensemble, cached: false, file };
 }

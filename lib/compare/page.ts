@@ -8,14 +8,14 @@ import { EMOTIONS } from "../data/fer2013.ts";
 import { type ChartSpec, confusionChart, learningCurves, reliabilityDiagram } from "../report/charts.ts";
 import type { Block } from "../report/html.ts";
 import { fmtInt, pct } from "../report/markdown.ts";
-import { comparisonChart, hasComparisonChart, withTooltips } from "./charts.ts";
+import { comparisonChart, hasComparisonChart, okEnsembles, withTooltips } from "./charts.ts";
 import {
   ABLATIONS_NOTE,
   ablationTable,
   benchTable,
   type ComparisonInput,
   comparisonTable,
-  ensembleNote,
+  ensembleNotes,
   epochsCell,
   splitRuns,
 } from "./comparison.ts";
@@ -79,13 +79,13 @@ export function comparisonBlocks(input: ComparisonInput): Block[] {
     const t = comparisonTable(runs, ensemble);
     blocks.push(
       { kind: "table", headers: t.headers, align: t.align, rows: t.rows },
-      { kind: "paragraph", text: ensembleNote(ensemble) },
+      ...ensembleNotes(ensemble).map((text): Block => ({ kind: "paragraph", text })),
     );
     if (hasComparisonChart(runs, ensemble)) {
       blocks.push({
         kind: "chart",
         id: "comparison",
-        spec: withTooltips(comparisonChart(runs, ensemble.ok ? ensemble.ensemble : undefined)),
+        spec: withTooltips(comparisonChart(runs, okEnsembles(ensemble))),
       });
     }
     if (runs.ablations.length) {

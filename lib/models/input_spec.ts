@@ -52,12 +52,17 @@ export function inputSide(model: tf.LayersModel): number {
 
 /** Throws a {@link ModelInputError} naming the first field of `input` that does not fit `model`. */
 function check(model: tf.LayersModel, input: ModelInput): void {
+  checkSide(inputSide(model), input);
+}
+
+/** {@link check} against a model whose input side is `side`. */
+function checkSide(side: number, input: ModelInput): void {
   const { imageSize, inputSize, tta } = input;
   if (!(Number.isInteger(imageSize) && imageSize >= 1)) {
     throw new ModelInputError(`imageSize must be a positive integer, got ${imageSize}`);
   }
-  if (inputSize !== inputSide(model)) {
-    throw new ModelInputError(`inputSize ${inputSize} is not the model's input side ${inputSide(model)}`);
+  if (inputSize !== side) {
+    throw new ModelInputError(`inputSize ${inputSize} is not the model's input side ${side}`);
   }
   const margin = imageSize - inputSize;
   if (!(margin >= 0 && margin % 2 === 0)) {
@@ -95,8 +100,49 @@ export function modelInput(model: tf.LayersModel): ModelInput {
   if (rec === null || typeof rec !== "object" || Array.isArray(rec)) {
     throw new ModelInputError(`the ${KEY} record must be an object, got ${JSON.stringify(rec)}`);
   }
-  const r = rec as Partial<ModelInput>;
-  const input = { imageSize: r.imageSize, inputSize: r.inputSize, tta: r.tta } as ModelInput;
+  const input = recordOf(rec);
   check(model, input);
   return input;
+}
+
+/** The fields of a record already known to be an object. */
+function recordOf(rec: object): ModelInput {
+  const r = rec as Partial<ModelInput>;
+  return { imageSize: r.imageSize, inputSize: r.inputSize, tta: r.tta } as ModelInput;
+}
+
+/** How a saved model is fed, read from its `model.json` alone, and the channels its input declares. */
+export interface SavedModelInput {
+  input: ModelInput;
+  /** Channels of the declared input (1 grayscale, 3 colour); undefined when the topology declares no shape. */
+  channels?: number;
+}
+
+/**
+ * How the model saved as `modelJson` (the text of its `model.json`) is fed, as
+ * {@link modelInput} would say of the built model: read without building it,
+ * so that choosing which saved models can see the same images needs neither
+ * their weights nor a backend. Undefined when the file declares neither an
+ * input shape nor a record.
+ *
+ * @throws ModelInputError when the record is malformed or does not fit the declared input.
+ * @throws SyntaxError when `modelJson` is not JSON.
+ */
+export function savedModelInput(modelJson: string): SavedModelInput | undefined {
+  const json = JSON.parse(modelJson) as { userDefinedMetadata?: Record<string, unknown> } | null;
+  // The first declared input shape is the model's input (a Layers topology lists its input layer first).
+  const m = /"batch_?[iI]nput_?[sS]hape"\s*:\s*\[\s*null\s*,([\d\s,]+)\]/.exec(modelJson);
+  const shape = m ? m[1].split(",").map(Number) : undefined;
+  const channels = shape?.[2];
+  const rec = json?.userDefinedMetadata?.[KEY];
+  if (rec === undefined) {
+    if (!shape) return undefined;
+    return { input: { imageSize: shape[0], inputSize: shape[0], tta: "none" }, channels };
+  }
+  if (rec === null || typeof rec !== "object" || Array.isArray(rec)) {
+    throw new ModelInputError(`the ${KEY} record must be an object, got ${JSON.stringify(rec)}`);
+  }
+  const input = recordOf(rec);
+  checkSide(shape?.[0] ?? input.inputSize, input);
+  return { input, channels };
 }
