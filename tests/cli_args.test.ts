@@ -11,7 +11,6 @@ import {
   UsageError,
 } from "../lib/cli/args.ts";
 import { UserError } from "../lib/errors.ts";
-import { runScript } from "./helpers/run_script.ts";
 
 interface Cfg extends CommonConfig {
   lr: number;
@@ -153,18 +152,4 @@ Deno.test("parseFlags: repeated flags, several positionals and a -- pass-through
     console.log = log;
   }
   assert.equal(printed, text);
-});
-
-Deno.test("a bench's bad flag or --help: one plain error line and exit 1, or the usage and exit 0 (parsedOrExit)", async () => {
-  const run = (args: string[]) => runScript("bench/transfer_ablation.ts", args);
-  const bad = await run(["--rows", "x"]);
-  assert.equal(bad.code, 1);
-  // Deno's own warning about config-file permissions may precede it; no stack trace follows
-  assert.deepEqual(bad.stderr.trim().split("\n").filter((l) => !l.includes("Warning")), [
-    'error: --rows expects a number, got "x"',
-  ]);
-  const help = await run(["--help"]);
-  assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /^Usage: deno run -A bench\/transfer_ablation\.ts \[flags\]/);
-  assert.match(help.stdout, /--rows <number> +training rows of each run/);
 });

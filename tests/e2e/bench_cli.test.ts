@@ -1,6 +1,7 @@
 /**
  * `deno task bench`'s output folder, run as the task runs it (`-P=bench`):
- * `--only` into a new folder, and an `--out` outside the permission set.
+ * `--only` into a new folder, and an `--out` outside the permission set; and
+ * a bench's bad flag or `--help` (parsedOrExit).
  * The `--only` filter matches no run, so nothing is measured and each run
  * takes about a second.
  */
@@ -58,4 +59,18 @@ Deno.test("bench: a bad --only regex or a missing --render file is one line, exi
   assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /error: no\/such\/bench\.json: no such file/);
   assert.doesNotMatch(badRegex.stderr + missing.stderr, /\n\s+at /);
+});
+
+Deno.test("a bench's bad flag or --help: one plain error line and exit 1, or the usage and exit 0 (parsedOrExit)", async () => {
+  const run = (args: string[]) => runScript("bench/transfer_ablation.ts", args);
+  const bad = await run(["--rows", "x"]);
+  assert.equal(bad.code, 1);
+  // Deno's own warning about config-file permissions may precede it; no stack trace follows
+  assert.deepEqual(bad.stderr.trim().split("\n").filter((l) => !l.includes("Warning")), [
+    'error: --rows expects a number, got "x"',
+  ]);
+  const help = await run(["--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: deno run -A bench\/transfer_ablation\.ts \[flags\]/);
+  assert.match(help.stdout, /--rows <number> +training rows of each run/);
 });

@@ -8,21 +8,9 @@
  *
  * @module
  */
-import { loadFer2013Csv } from "../../lib/data/csv.ts";
-import { PIXELS, USAGES } from "../../lib/data/fer2013.ts";
 import { makeScene, type PlacedFace, type Scene, scenePng } from "../../lib/predict/scenes.ts";
 
-/** Where CI keeps the real data (`.ci/run`'s machines have it; a clone elsewhere may not). */
-export const REAL_DATA = new URL("../../../shared/data/fer2013-dev.csv.gz", import.meta.url).pathname;
-
-/** PublicTest rows `from`…`to` of the dev file as 48×48 faces. */
-export async function publicTestFaces(from: number, to: number): Promise<Uint8Array[]> {
-  const data = await loadFer2013Csv(REAL_DATA);
-  const publicTest = USAGES.indexOf("PublicTest");
-  const rows = [];
-  for (let i = 0; i < data.n && rows.length < to; i++) if (data.usage[i] === publicTest) rows.push(i);
-  return rows.slice(from).map((r) => data.pixels.slice(r * PIXELS, (r + 1) * PIXELS));
-}
+export { publicTestFaces, REAL_DATA } from "../helpers/fer_faces.ts";
 
 const GRADIENT = { kind: "gradient", from: "#6d8fb8", to: "#c9b38a" } as const;
 

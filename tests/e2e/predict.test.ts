@@ -2,7 +2,7 @@
  * Prediction on photos: faces from the synthetic set turned into photos of
  * other sizes, in colour, as JPEG, PNG and WebP, then read back and predicted
  * by the committed baseline model, as a user runs `deno task predict` with a
- * given region (`--centre`, `--box`). Face detection: face_detect.test.ts.
+ * given region (`--centre`, `--box`). With face detection: predict_faces.test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
