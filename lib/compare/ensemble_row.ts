@@ -170,13 +170,15 @@ export async function ensembleMembers(dir: string, results: readonly ExperimentR
 
 /**
  * The groups that get ensemble rows: every group of two or more main runs on
- * one split, the largest first; where there is none, the largest group alone
- * (one model, whose row then shows what TTA adds to it).
+ * one split, in the order of their experiments (the study's 01–04 before the
+ * official 05–06, as in the table above them); where there is none, the
+ * largest group alone (one model, whose row then shows what TTA adds to it).
  */
 export async function ensembleGroups(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[][]> {
   const groups = await splitGroups(dir, results);
   const several = groups.filter((g) => g.length >= 2);
-  return several.length ? several : groups.slice(0, 1);
+  const first = (g: ExperimentResult[]) => g.map((r) => r.name).sort()[0];
+  return several.length ? several.sort((a, b) => (first(a) < first(b) ? -1 : 1)) : groups.slice(0, 1);
 }
 
 const protocolOf = (r: ExperimentResult) => (r.protocol ?? "study") as Protocol;
