@@ -41,14 +41,11 @@ await runExperiment({
     }),
     teacherTta: oneOf(TTA_CHOICES, "crops", "each teacher's test-time views (crops: ten, the best measured)"),
     teacherDir: text("reports", "folder of the teachers' results and models (the committed ones by default)"),
-    teacherWeight: num(0.7, "the teachers' share of each target (0 = labels alone)", {
+    teacherWeight: num(0.7, "the teachers' share of a target (0: labels only)", {
       range: "[0, 1]",
       ablation: (v) => `w${v}`,
     }),
-    temperature: num(1, "softens (>1) the teachers' averaged distribution: p^(1/T)", {
-      range: "(0, inf)",
-      ablation: (v) => `T${v}`,
-    }),
+    temperature: num(1, "softens (>1) the teachers' average: p^(1/T)", { range: "(0, inf)", ablation: (v) => `T${v}` }),
     cropSize: num(44, "side of the random training crops and the ten-crop", { ablation: (v) => `crop${v}` }),
     lr: num(0.05, "peak SGD learning rate (Nesterov momentum 0.9), cosine to 0", { range: "(0, inf)" }),
     warmupEpochs: num(2, "epochs of linear warm-up to the peak", { integer: true, range: "[0, inf)" }),

@@ -37,10 +37,11 @@ Deno.test("deno.json: no task runs with -A; every deno run/test task names a set
   }
   assert.equal(CONFIG.test.permissions, "test");
   // only the transfer experiment may reach the network, and only the backbone hosts; the tests and the HTML
-  // check talk to a local Chromium only
+  // check talk to a local Chromium only, and the demo serves its page on the loopback address alone
   for (const [name, set] of Object.entries(CONFIG.permissions as Record<string, { net?: unknown }>)) {
     if (name === "transfer") assert.deepEqual(set.net, ["tfhub.dev", "www.kaggle.com", "storage.googleapis.com"]);
     else if (name === "test" || name === "report-check") assert.deepEqual(set.net, ["127.0.0.1", "localhost"]);
+    else if (name === "demo") assert.deepEqual(set.net, ["127.0.0.1"]);
     else assert.equal(set.net, undefined, `set ${name} has network access`);
   }
 });
