@@ -30,25 +30,12 @@ import { evaluateEnsemble } from "../lib/eval/ensemble.ts";
 import { ttaViews } from "../lib/eval/tta.ts";
 import { ModelInputError, savedModelInput, setModelInput } from "../lib/models/input_spec.ts";
 import { loadModel, saveModel } from "../lib/models/io.ts";
+import { denseModel } from "./helpers/dense_model.ts";
 
 await tf.setBackend("cpu");
 
 const REPO = new URL("..", import.meta.url).pathname;
 const quiet = () => {};
-
-/** A softmax model over the flattened `side`-pixel input, with seeded weights. */
-function denseModel(side: number, seed: number): tf.LayersModel {
-  return tf.sequential({
-    layers: [
-      tf.layers.flatten({ inputShape: [side, side, 1] }),
-      tf.layers.dense({
-        units: 7,
-        activation: "softmax",
-        kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.05, seed }),
-      }),
-    ],
-  });
-}
 
 // FER2013 as the dev CSV has it: Training and PublicTest rows, no PrivateTest.
 const dir = await Deno.makeTempDir({ prefix: "ferlab-ensemble-groups-" });

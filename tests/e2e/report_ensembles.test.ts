@@ -17,6 +17,7 @@ import { makeSyntheticFer2013 } from "../../lib/data/synthetic.ts";
 import { setModelInput } from "../../lib/models/input_spec.ts";
 import { saveModel } from "../../lib/models/io.ts";
 import { runScript } from "../helpers/run_script.ts";
+import { denseModel } from "../helpers/dense_model.ts";
 
 await tf.setBackend("cpu");
 
@@ -31,19 +32,6 @@ await writeFer2013Csv(
 );
 const { data } = await loadData({ data: csv, synthetic: () => makeSyntheticFer2013(), log: () => {} });
 const fp = fingerprint(data);
-
-function denseModel(side: number, seed: number): tf.LayersModel {
-  return tf.sequential({
-    layers: [
-      tf.layers.flatten({ inputShape: [side, side, 1] }),
-      tf.layers.dense({
-        units: 7,
-        activation: "softmax",
-        kernelInitializer: tf.initializers.randomNormal({ mean: 0, stddev: 0.05, seed }),
-      }),
-    ],
-  });
-}
 
 async function run(name: string, title: string, settings: SplitSettings, acc: number, model: tf.LayersModel) {
   await saveModel(model, join(dir, "models", name));
