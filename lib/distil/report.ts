@@ -84,7 +84,7 @@ export async function distilReport<C extends CommonConfig & { teacherWeight: num
   });
   exp.log("teachers: scoring their ensemble on the test split");
   const ensemble = await evaluateEnsemble(run.teachers.map((t) => t.model), prepared.data, prepared.split.test, {
-    tta: "auto",
+    tta: run.targets.tta, // the views the targets were made with, so the score is the targets' own
   });
   const studentAccuracy = (crops.json?.testTenCrop as number | undefined) ?? run.test.accuracy;
   const costs = [await modelCost(exp.name, model)];

@@ -110,6 +110,8 @@ export interface TeacherTargets {
   rows: number;
   /** Per teacher: its name and the TTA views it was shown. */
   members: { name: string; tta: string; views: number }[];
+  /** The TTA the teachers were averaged under, so their test score can be taken the same way. */
+  tta: TtaChoice;
   /** Share of `rows` where the teachers' top class is the true label. */
   agreement: number;
   /** Mean of the largest probability over `rows` (how sure the targets are). */
@@ -156,6 +158,7 @@ export async function teacherTargets(
     id,
     cached,
     rows: rows.length,
+    tta: opts.tta,
     members,
     ...agreementOf(onRows, rows, data.labels, k),
   };
