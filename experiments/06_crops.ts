@@ -5,7 +5,9 @@
  * trains on random 44×44 crops of the faces (after small rotations, shifts, zooms and flips, with random erasing) for
  * up to 100 epochs, and at test time averages the ten crops: the four corners and the centre, each also mirrored.
  *
- * Result: not yet run on FER2013 to completion.
+ * Result: 70.44% on PublicTest with its ten-crop (67.87% centre crop, 68.99% + mirror), NLL 0.868 ten-crop; all 100
+ * epochs (early stopping restored epoch 98), 3 h 57 min of training on 2 cores (oneDNN kernels, ~400 images/s);
+ * seed 42, official protocol — [reports/06_crops.md](../reports/06_crops.md).
  *
  *     deno task exp:06 --data data/fer2013.csv.gz --max-minutes 600 --resume   # the long run, in sessions
  *     deno task eval --model reports/models/06_crops --data data/fer2013.csv.gz  # scored with its ten-crop

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { bestModelDir, readResults } from "../../lib/compare/results.ts";
 import { EMOTIONS, IMAGE_SIZE, PIXELS } from "../../lib/data/fer2013.ts";
-import { predictProbabilities } from "../../lib/eval/metrics.ts";
+import { predictEnsemble } from "../../lib/eval/ensemble.ts";
 import { loadModel } from "../../lib/models/io.ts";
 import { iou } from "../../lib/predict/detect.ts";
 import { type Box, cropGray, readPhoto } from "../../lib/predict/photo.ts";
@@ -82,12 +82,12 @@ Deno.test({
       assert.equal(probs.length, EMOTIONS.length);
       assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4);
     }
-    // The probabilities are the model's on exactly the crop the JSON names.
+    // The probabilities are the model's, with its own test-time views, on exactly the crop the JSON names.
     const photo = await readPhoto(file);
     const crops = new Uint8Array(faces.length * PIXELS);
     for (const [i, f] of faces.entries()) crops.set(await cropGray(photo, f.box, IMAGE_SIZE), i * PIXELS);
     const model = await loadModel(BEST.dir);
-    const expected = await predictProbabilities(model, crops, faces.map((_, i) => i));
+    const expected = await predictEnsemble([model], crops, faces.map((_, i) => i), { tta: "auto" });
     model.dispose();
     for (const [i, f] of faces.entries()) {
       const got = Object.values(f.probabilities) as number[];
