@@ -2,7 +2,8 @@
  * `deno task bench:peers`: the JavaScript peers' emotion models (face-api.js's
  * expression model and Human's emotion model, weights read from node_modules)
  * and ferlab's saved models, measured side by side on the official protocol's
- * test faces: accuracy, macro-F1, NLL and ECE with TTA none and flip,
+ * test faces: accuracy, macro-F1, NLL and ECE with TTA none, flip and ten
+ * views,
  * parameters, weight bytes, and milliseconds per face on the wasm backend at
  * batch 1 and batch 64. Writes `reports/peers.md`, `reports/peers.json` and a
  * chart.
@@ -142,7 +143,7 @@ await runCli(async () => {
     dataFacts,
     peers,
     models: args.model,
-    modes: ["none", "flip"],
+    modes: ["none", "flip", "crops"],
     batches: [1, 64],
     timing: { ...DEFAULT_TIMING, minSeconds: args.seconds },
     limit: args.limit,

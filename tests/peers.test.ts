@@ -178,7 +178,7 @@ Deno.test({
         dataFacts: { kind: "synthetic", source: data.source, fingerprint: fingerprint(data), synthetic: true },
         peers: installed,
         models: [OURS],
-        modes: ["none", "flip"],
+        modes: ["none", "flip", "crops"],
         batches: [1, 3],
         timing: { warmup: 1, minRuns: 2, minSeconds: 0, maxSeconds: 5 },
         limit: 5,
@@ -196,7 +196,7 @@ Deno.test({
       assert.equal(record.data.synthetic, true);
       assert.equal(record.models.length, installed.length + 1);
       for (const m of record.models) {
-        assert.deepEqual(m.accuracy.map((a) => a.tta), ["none", "flip"], m.name);
+        assert.deepEqual(m.accuracy.map((a) => a.tta), ["none", "flip", "crops"], m.name);
         for (const a of m.accuracy) {
           assert.equal(a.n, 5);
           assert.ok(a.accuracy >= 0 && a.accuracy <= 1);
@@ -205,6 +205,9 @@ Deno.test({
           assert.equal(a.confusion.length, 7);
         }
         assert.deepEqual(a(m.accuracy[1].views), ["identity", "mirror"]);
+        // Every model here takes whole 48×48 faces: ten shifted windows, each also mirrored.
+        assert.equal(m.accuracy[2].views.length, 10);
+        assert.ok(m.accuracy[2].views.includes("mirror+left2"), m.accuracy[2].views.join());
         assert.deepEqual(m.speed.map((s) => s.batch), [1, 3]);
         for (const s of m.speed) assert.ok(s.msPerFace > 0 && s.msPerFaceMin <= s.msPerFace && s.runs >= 2);
         assert.ok(m.params > 0 && m.weightBytes > 0 && m.weightFiles.length > 0);

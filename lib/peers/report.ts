@@ -164,7 +164,7 @@ export function peersReport(r: PeersRecord): Report {
       return [s ? `${ms(s.msPerFace)} (fastest ${ms(s.msPerFaceMin)})` : "n/a"];
     }),
   ]);
-  const best = (m: ModelRecord) => m.accuracy.find((a) => a.tta === "flip") ?? m.accuracy[0];
+  const best = (m: ModelRecord) => m.accuracy.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), m.accuracy[0]);
   const recallRows = r.models.filter((m) => best(m)).map((m) => [
     `${m.name} (${best(m).tta})`,
     ...EMOTIONS.map((e) => pct(best(m).recall[e] ?? NaN, 1)),
@@ -198,8 +198,11 @@ export function peersReport(r: PeersRecord): Report {
     "## Accuracy",
     "",
     `TTA \`none\` shows each face once; \`flip\` averages the probabilities of the face and its mirror ` +
-    "(`lib/eval/tta.ts`; a crop model sees its centre crop). NLL and ECE (15 bins) from `lib/eval/calibration.ts`; " +
-    "each peer's probabilities are its softmax outputs put in FER2013's label order.",
+    "(`lib/eval/tta.ts`; a crop model sees its centre crop); `crops` averages ten views, each costing a forward " +
+    "pass: for a crop model the literature's ten-crop (the four corners and the centre at its input side, each also " +
+    "mirrored), for a model of whole 48×48 faces (the peers, 05) the face and four windows shifted by 2 pixels " +
+    "(left, right, up, down; edges repeated), each also mirrored. NLL and ECE (15 bins) from `lib/eval/calibration.ts`; each peer's probabilities are its " +
+    "softmax outputs put in FER2013's label order.",
     "",
     mdTable(
       ["model", "TTA", "accuracy", "macro-F1", "NLL", "ECE", "confidence − accuracy", "held out"],
@@ -207,7 +210,7 @@ export function peersReport(r: PeersRecord): Report {
       ["left", "left", "right", "right", "right", "right", "right", "left"],
     ).trimEnd(),
     "",
-    "Recall per class:",
+    "Recall per class, at each model's best TTA:",
     "",
     mdTable(["model (TTA)", ...EMOTIONS], recallRows, ["left", ...EMOTIONS.map(() => "right" as const)]).trimEnd(),
     "",
@@ -219,7 +222,8 @@ export function peersReport(r: PeersRecord): Report {
     "resizes to 112×112, Human to 64×64); cutting the crop out of a photo is each pipeline's own step and is not " +
     `timed. Median over the timed runs ` +
     `(at least ${r.timing.minRuns} runs and ${r.timing.minSeconds} s per batch size, after ${r.timing.warmup} ` +
-    `untimed), on ${r.backend.description}.`,
+    `untimed), on ${r.backend.description}. Each time is of one view (TTA \`none\`): \`flip\` costs twice as ` +
+    "much and `crops` ten times.",
     "",
     mdTable(
       ["model", "source", "parameters", "weights", ...batches.map((b) => `ms/face, batch ${b}`)],
