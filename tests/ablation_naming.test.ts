@@ -3,8 +3,8 @@
  * from their defaults, so its report never overwrites the main run's.
  */
 import assert from "node:assert/strict";
-import { COMMON_DEFAULTS, num, oneOf } from "../lib/cli/args.ts";
-import { ablationSuffix, type ExperimentConfig, type ExperimentSpec } from "../lib/harness/experiment.ts";
+import { common, COMMON_DEFAULTS, num, oneOf } from "../lib/cli/args.ts";
+import { ablationSuffix, type ExperimentConfig, type ExperimentSpec, runName } from "../lib/harness/experiment.ts";
 
 const settings = {
   budgetMinutes: num(120, "budget", { ablation: (v) => `${v}min` }),
@@ -36,4 +36,16 @@ Deno.test("--quick's own values are its defaults, not an ablation", () => {
   assert.equal(ablationSuffix(spec, config({ quick: true, budgetMinutes: 2, labelSmoothing: 0 })), "ls0");
   // a quick run with the full run's budget is a departure from the quick profile
   assert.equal(ablationSuffix(spec, config({ quick: true })), "120min");
+});
+
+Deno.test("another seed names a replica, last: the main run's files are never overwritten by a redraw", () => {
+  assert.equal(runName(spec, config({})), "09_demo");
+  assert.equal(runName(spec, config({ seed: 43 })), "09_demo_seed43");
+  assert.equal(runName(spec, config({ seed: 43, splitSeed: 42 })), "09_demo_seed43", "the split's seed is not in it");
+  assert.equal(runName(spec, config({ seed: 7, labelSmoothing: 0 })), "09_demo_ls0_seed7");
+  assert.equal(runName(spec, config({ quick: true, budgetMinutes: 2, seed: 43 })), "09_demo_seed43");
+  // An experiment that declares its own default seed names the others after it.
+  const own = { ...spec, settings: { ...settings, seed: common("seed", 7) } };
+  assert.equal(runName(own, config({ seed: 7 })), "09_demo");
+  assert.equal(runName(own, config({ seed: 42 })), "09_demo_seed42");
 });

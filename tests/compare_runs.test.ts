@@ -15,7 +15,7 @@ import {
 } from "../lib/compare/comparison.ts";
 import type { EnsembleOutcome } from "../lib/compare/ensemble_row.ts";
 import { comparisonBlocks } from "../lib/compare/page.ts";
-import { type ExperimentResult, mainRunOf } from "../lib/compare/results.ts";
+import { type ExperimentResult, isReplica, mainRunOf } from "../lib/compare/results.ts";
 
 function result(name: string, testAccuracy: number, splitKey = "study"): ExperimentResult {
   return {
@@ -85,6 +85,15 @@ Deno.test("mainRunOf: the shortest run the name extends by _suffix; none for a m
   assert.equal(mainRunOf("03_deepish", names), undefined);
   assert.equal(mainRunOf("06_next_ls0", names), undefined);
   assert.equal(mainRunOf("06_next_ls0", [...names, "06_next"]), "06_next");
+});
+
+Deno.test("isReplica: the main run's recipe with another seed alone", () => {
+  assert.ok(isReplica("06_crops_seed43", "06_crops"));
+  assert.ok(isReplica("06_crops_seed-1", "06_crops"));
+  assert.ok(!isReplica("06_crops_wide_seed43", "06_crops"), "an ablation drawn with another seed");
+  assert.ok(!isReplica("06_crops_seed43x", "06_crops"));
+  assert.ok(!isReplica("06_crops", "06_crops"));
+  assert.ok(!isReplica("07_crops_seed43", "06_crops"));
 });
 
 Deno.test("splitRuns: main runs in name order; each ablation with its main run, one still to come counted", () => {

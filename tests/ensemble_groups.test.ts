@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { comparisonChart } from "../lib/compare/charts.ts";
+import { comparisonChart, memberLabel } from "../lib/compare/charts.ts";
 import { comparisonTable, ensembleNotes, splitRuns, type TableCell } from "../lib/compare/comparison.ts";
 import {
   ENSEMBLE_FILE,
@@ -112,6 +112,12 @@ Deno.test("ensemble groups: each protocol's main runs, the crop model among the 
   const other = splitSettings({ protocol: "official", seed: 7 });
   const two = ensembleFiles([[whole, crop], [result("05_e", other, 0.6), result("06_f", other, 0.6)]]);
   assert.deepEqual(two, ["ensemble_official.json", `ensemble_official_${splitKey(fp, other)}.json`]);
+  // A replica (06's recipe, another seed, the same split) is a member, labelled with its seed; an ablation is not.
+  const replica = result("06_d_seed43", OFFICIAL, 0.67);
+  await saveModel(denseModel(48, 31), join(dir, replica.modelDir!));
+  const withReplica = await ensembleGroups(dir, [...study, whole, ablation, crop, replica]);
+  assert.deepEqual(withReplica.map((g) => g.map((r) => r.name)), [["01_a", "02_b"], ["05_c", "06_d", "06_d_seed43"]]);
+  assert.deepEqual(withReplica[1].map((r) => memberLabel(r.name)), ["05", "06", "06s43"]);
   // One model per split: the largest group alone (the best accuracy's), as a single-model row.
   assert.deepEqual((await ensembleGroups(dir, [study[0], crop])).map((g) => g.map((r) => r.name)), [["06_d"]]);
 });

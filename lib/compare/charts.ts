@@ -14,13 +14,19 @@ export function shortName(name: string): string {
   return name.replace(/_/g, " ");
 }
 
+/** A member in an ensemble's label: its experiment's number, and a replica's seed ("06_crops_seed43" → "06s43"). */
+export function memberLabel(name: string): string {
+  const seed = /_seed(-?\d+)$/.exec(name);
+  return `${name.slice(0, 2)}${seed ? `s${seed[1]}` : ""}`;
+}
+
 /**
  * Label of an ensemble score, e.g. "ensemble 01+03, flip TTA"; with
  * `protocol`, led by its protocol ("official ensemble 05+06, crops TTA"),
  * which tells the rows apart where ensembles of several protocols stand together.
  */
 export function ensembleLabel(e: EnsembleResult, tta: string, protocol = false): string {
-  const who = e.members.map((m) => m.slice(0, 2)).join("+");
+  const who = e.members.map(memberLabel).join("+");
   return `${protocol ? `${e.split.protocol} ` : ""}ensemble ${who}${tta === "none" ? "" : `, ${tta} TTA`}`;
 }
 

@@ -44,7 +44,7 @@ import type { TtaMode } from "../eval/tta.ts";
 import { loadModel, MODEL_JSON, WEIGHTS_BIN } from "../models/io.ts";
 import { savedModelInput } from "../models/input_spec.ts";
 import { exists, writeFileAtomic } from "../atomic_write.ts";
-import { type ExperimentResult, hasModel, mainRunOf } from "./results.ts";
+import { type ExperimentResult, hasModel, isReplica, mainRunOf } from "./results.ts";
 
 /** The study protocol's cache file, beside the results; another protocol's is {@link ensembleFile}'s. */
 export const ENSEMBLE_FILE = "ensemble.json";
@@ -146,13 +146,15 @@ async function seesStoredFaces(modelDir: string): Promise<boolean> {
  * largest first (ties: the best accuracy's). Models that cannot see the stored
  * faces stay out (see {@link seesStoredFaces}), and so do an experiment's
  * ablations (`03_deep_ls0_10ep` beside `03_deep`): an ablation is there to be
- * compared with its main run, not to vote beside it.
+ * compared with its main run, not to vote beside it. A replica, the main
+ * run's recipe with another seed (`06_crops_seed43`), is a member.
  */
 async function splitGroups(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[][]> {
   const usable: ExperimentResult[] = [];
   const names = results.map((r) => r.name);
   for (const r of results) {
-    if (mainRunOf(r.name, names) !== undefined) continue;
+    const main = mainRunOf(r.name, names);
+    if (main !== undefined && !isReplica(r.name, main)) continue;
     if (!(r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir)))) continue;
     if (!(await seesStoredFaces(join(dir, r.modelDir)))) continue;
     usable.push(r);

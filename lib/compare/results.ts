@@ -231,6 +231,21 @@ export function mainRunOf(name: string, names: Iterable<string>): string | undef
   return main;
 }
 
+/**
+ * Whether the run `name` is a replica of its main run `main`: the same recipe with another seed alone
+ * (`06_crops_seed43` of `06_crops`, see `runName` in `lib/harness/experiment.ts`), an ensemble member where an
+ * ablation is not.
+ *
+ * @example
+ * ```ts
+ * isReplica("06_crops_seed43", "06_crops"); // true
+ * isReplica("06_crops_wide_seed43", "06_crops"); // false: an ablation (of another seed)
+ * ```
+ */
+export function isReplica(name: string, main: string): boolean {
+  return name.startsWith(`${main}_`) && /^seed-?\d+$/.test(name.slice(main.length + 1));
+}
+
 /** Reads and interprets one result file; every failure is a {@link ResultFileError}. */
 export async function readResult(file: string): Promise<ExperimentResult> {
   let text: string;

@@ -136,12 +136,11 @@ export interface Evaluated {
 /** A running experiment: its resolved config, data and split, and the train/finish steps. */
 export class Experiment<C extends CommonConfig> {
   private readonly t0 = performance.now();
-  /** File stem of this run's report, model and checkpoint: the spec's name, plus `_<suffix>` for an ablation. */
+  /** File stem of this run's report, model and checkpoint: see {@link runName}. */
   readonly name: string;
 
   constructor(readonly spec: ExperimentSpec, readonly config: C, readonly prepared: Prepared) {
-    const suffix = ablationSuffix(spec, config);
-    this.name = suffix ? `${spec.name}_${suffix}` : spec.name;
+    this.name = runName(spec, config);
   }
 
   /** `<out>/checkpoints/<path>`: where this run keeps what `--resume` continues from (`path` defaults to its name). */
@@ -298,6 +297,24 @@ function presetAugment(preset: AugmentPresetName): BatchAugment | undefined {
   if (preset === "none") return undefined;
   const config = augmentPreset(preset);
   return (x: tf.Tensor4D, rng: Rng) => augmentBatch(x, config, rng);
+}
+
+/**
+ * File stem of a run's report, model and checkpoint: the spec's name, then `_<suffix>` for each ablation setting
+ * that differs from its default, then `_seed<N>` for another seed than the default. A run with another seed is a
+ * replica, not an ablation: the same recipe drawn again, which `deno task report` counts as an ensemble member
+ * beside the main run (with `--split-seed` they share its split) and which never overwrites the main run's files.
+ *
+ * @example
+ * ```ts
+ * runName(spec06, config); // "06_crops"; with --seed 43: "06_crops_seed43"; with --arch wide too: "06_crops_wide_seed43"
+ * ```
+ */
+export function runName(spec: ExperimentSpec, config: CommonConfig): string {
+  const defaults: Record<string, unknown> = { ...defaultsOf({ ...COMMON_SETTINGS, ...spec.settings }) };
+  if (config.quick) Object.assign(defaults, spec.quick);
+  const replica = config.seed !== defaults.seed ? `seed${config.seed}` : "";
+  return [spec.name, ablationSuffix(spec, config), replica].filter(Boolean).join("_");
 }
 
 /** The suffixes of the ablation settings that differ from their defaults (with `--quick`'s), joined; "" for none. */
