@@ -118,6 +118,12 @@ Deno.test("ensemble groups: each protocol's main runs, the crop model among the 
   const withReplica = await ensembleGroups(dir, [...study, whole, ablation, crop, replica]);
   assert.deepEqual(withReplica.map((g) => g.map((r) => r.name)), [["01_a", "02_b"], ["05_c", "06_d", "06_d_seed43"]]);
   assert.deepEqual(withReplica[1].map((r) => memberLabel(r.name)), ["05", "06", "06s43"]);
+  // A student distilled from them would count its teachers twice: it stays out.
+  const student = { ...result("07_s", OFFICIAL, 0.66), teachers: ["05_c", "06_d"] };
+  await saveModel(denseModel(48, 32), join(dir, student.modelDir!));
+  const withStudent = await ensembleGroups(dir, [...study, whole, crop, student]);
+  assert.deepEqual(withStudent.map((g) => g.map((r) => r.name)), [["01_a", "02_b"], ["05_c", "06_d"]]);
+  assert.deepEqual((await readResult(join(REPO, "reports/07_distil.json"))).teachers, ["05_budget", "06_crops"]);
   // One model per split: the largest group alone (the best accuracy's), as a single-model row.
   assert.deepEqual((await ensembleGroups(dir, [study[0], crop])).map((g) => g.map((r) => r.name)), [["06_d"]]);
 });

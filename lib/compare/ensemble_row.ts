@@ -147,7 +147,9 @@ async function seesStoredFaces(modelDir: string): Promise<boolean> {
  * faces stay out (see {@link seesStoredFaces}), and so do an experiment's
  * ablations (`03_deep_ls0_10ep` beside `03_deep`): an ablation is there to be
  * compared with its main run, not to vote beside it. A replica, the main
- * run's recipe with another seed (`06_crops_seed43`), is a member.
+ * run's recipe with another seed (`06_crops_seed43`), is a member. A
+ * distilled student (07) is not: it learned its teachers' averaged votes, so
+ * beside them it would count them twice.
  */
 async function splitGroups(dir: string, results: readonly ExperimentResult[]): Promise<ExperimentResult[][]> {
   const usable: ExperimentResult[] = [];
@@ -155,6 +157,7 @@ async function splitGroups(dir: string, results: readonly ExperimentResult[]): P
   for (const r of results) {
     const main = mainRunOf(r.name, names);
     if (main !== undefined && !isReplica(r.name, main)) continue;
+    if (r.teachers) continue;
     if (!(r.modelDir && r.split.cacheKey && r.data.fingerprint && await hasModel(join(dir, r.modelDir)))) continue;
     if (!(await seesStoredFaces(join(dir, r.modelDir)))) continue;
     usable.push(r);

@@ -61,6 +61,8 @@ export interface ExperimentResult {
   /** Per-class rows of the test evaluation, as written. */
   perClass?: { name: string; precision: number; recall: number; f1: number; support: number }[];
   date?: string;
+  /** For a distilled student: the runs whose predictions it was trained on (07's `distil.teachers`). */
+  teachers?: string[];
 }
 
 /** What {@link readResults} found. */
@@ -208,6 +210,7 @@ export function parseResult(file: string, json: unknown): ExperimentResult {
     confusion: Array.isArray(test.confusion) ? test.confusion as number[][] : undefined,
     perClass: Array.isArray(test.perClass) ? test.perClass as ExperimentResult["perClass"] : undefined,
     date: str(json.date),
+    teachers: teachersOf(json.distil),
   };
 }
 
@@ -244,6 +247,14 @@ export function mainRunOf(name: string, names: Iterable<string>): string | undef
  */
 export function isReplica(name: string, main: string): boolean {
   return name.startsWith(`${main}_`) && /^seed-?\d+$/.test(name.slice(main.length + 1));
+}
+
+/** The teachers a student learned from (names), when its targets gave them a weight. */
+function teachersOf(distil: unknown): string[] | undefined {
+  if (!isObj(distil) || !Array.isArray(distil.teachers)) return undefined;
+  if (isObj(distil.targets) && distil.targets.weight === 0) return undefined;
+  const names = distil.teachers.map((t) => (isObj(t) ? str(t.name) : undefined)).filter((n) => n !== undefined);
+  return names.length ? names : undefined;
 }
 
 /** Reads and interprets one result file; every failure is a {@link ResultFileError}. */
