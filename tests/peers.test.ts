@@ -225,6 +225,18 @@ Deno.test({
       assert.match(report.markdown, /ms\/face, batch 3/);
       assert.deepEqual(JSON.parse(JSON.stringify(report.json)), JSON.parse(JSON.stringify(record)));
       assert.ok(report.charts.speed, "the accuracy-against-speed chart");
+
+      // Busy means others' load: the bench's own threads while it times do not count, more than a quarter core does.
+      const loaded = (start: number, timing: number) =>
+        peersReport({
+          ...record,
+          machine: { ...record.machine, cores: 2, loadAverageStart: start },
+          backend: { ...record.backend, threads: 2 },
+          models: record.models.map((m) => ({ ...m, speed: m.speed.map((x) => ({ ...x, loadAverage: timing })) })),
+        }).markdown;
+      assert.doesNotMatch(loaded(0.1, 2.4), /busy machine/);
+      assert.match(loaded(0.1, 2.6), /busy machine/);
+      assert.match(loaded(0.6, 2.0), /busy machine/);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

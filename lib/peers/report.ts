@@ -139,8 +139,11 @@ function loadRange(r: PeersRecord): string {
 export function peersReport(r: PeersRecord): Report {
   const chart = peersChart(r);
   const batches = r.timing.batches;
-  const busy = r.models.some((m) => m.speed.some((s) => (s.loadAverage ?? 0) > r.machine.cores * 0.25)) ||
-    (r.machine.loadAverageStart ?? 0) > r.machine.cores * 0.25;
+  // Busy: others' work above a quarter of the cores. While it times, the bench's own threads are in the load too.
+  const spare = r.machine.cores * 0.25;
+  const own = r.backend.threads ?? r.machine.cores;
+  const busy = r.models.some((m) => m.speed.some((s) => (s.loadAverage ?? 0) > own + spare)) ||
+    (r.machine.loadAverageStart ?? 0) > spare;
 
   const accuracyRows = r.models.flatMap((m) =>
     m.accuracy.map((a) => [
@@ -238,8 +241,9 @@ export function peersReport(r: PeersRecord): Report {
     ...(busy
       ? [
         "",
-        "**These timings were taken on a busy machine** (a load average above a quarter of its cores): they are " +
-        "inflated and noisy, and only their ratios are worth reading, with care. Re-time on a quiet machine with:",
+        "**These timings were taken on a busy machine** (a load average above a quarter of its cores besides the " +
+        "bench's own threads): they are inflated and noisy, and only their ratios are worth reading, with care. " +
+        "Re-time on a quiet machine with:",
         "",
         "```sh",
         r.retimeCommand,
