@@ -31,7 +31,6 @@ Deno.test({
       protocol: "official",
       backend: "wasm",
       threads: 1,
-      seed: 3,
     });
     assert.equal(r.code, 0, r.stderr);
     for (
@@ -52,7 +51,7 @@ Deno.test({
     }
     const json = JSON.parse(await Deno.readTextFile(join(out, "01_baseline.json")));
     assert.equal(json.training.history.length, 2);
-    assert.equal(json.config.seed, 3);
+    assert.equal(json.config.batchSize, 32);
     assert.equal(json.backend.name, "wasm");
     assert.equal(json.data.kind, "csv");
     assert.equal(json.split.protocol, "official");
@@ -118,7 +117,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dir = join(tmp, "resume");
-    const common = { data: csv, epochs: 2, batchSize: 32, out: dir, backend: "wasm", threads: 1, seed: 4 };
+    const common = { data: csv, epochs: 2, batchSize: 32, out: dir, backend: "wasm", threads: 1 };
     const first = await run("experiments/01_baseline.ts", { ...common, maxMinutes: 0.0001 });
     assert.equal(first.code, 0, first.stderr);
     const cut = JSON.parse(await Deno.readTextFile(join(dir, "01_baseline.json")));
