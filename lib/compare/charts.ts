@@ -8,6 +8,7 @@
 import { barChart, type BarRow, type ChartSpec } from "../report/charts.ts";
 import type { EnsembleOutcome, EnsembleResult } from "./ensemble_row.ts";
 import type { Runs } from "./comparison.ts";
+import { REPLICA_SUFFIX } from "./results.ts";
 
 /** "01_baseline" → "01 baseline". */
 export function shortName(name: string): string {
@@ -16,7 +17,7 @@ export function shortName(name: string): string {
 
 /** A member in an ensemble's label: its experiment's number, and a replica's seed ("06_crops_seed43" → "06s43"). */
 export function memberLabel(name: string): string {
-  const seed = /_seed(-?\d+)$/.exec(name);
+  const seed = REPLICA_SUFFIX.exec(name);
   return `${name.slice(0, 2)}${seed ? `s${seed[1]}` : ""}`;
 }
 

@@ -246,8 +246,11 @@ export function mainRunOf(name: string, names: Iterable<string>): string | undef
  * ```
  */
 export function isReplica(name: string, main: string): boolean {
-  return name.startsWith(`${main}_`) && /^seed-?\d+$/.test(name.slice(main.length + 1));
+  return name.startsWith(`${main}_`) && REPLICA_SUFFIX.exec(name)?.index === main.length;
 }
+
+/** The suffix `runName` gives a run with another seed, as the last part of its name. */
+export const REPLICA_SUFFIX = /_seed(-?\d+)$/;
 
 /** The teachers a student learned from (names), when its targets gave them a weight. */
 function teachersOf(distil: unknown): string[] | undefined {

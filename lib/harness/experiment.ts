@@ -311,16 +311,19 @@ function presetAugment(preset: AugmentPresetName): BatchAugment | undefined {
  * ```
  */
 export function runName(spec: ExperimentSpec, config: CommonConfig): string {
-  const defaults: Record<string, unknown> = { ...defaultsOf({ ...COMMON_SETTINGS, ...spec.settings }) };
-  if (config.quick) Object.assign(defaults, spec.quick);
-  const replica = config.seed !== defaults.seed ? `seed${config.seed}` : "";
+  const replica = config.seed !== runDefaults(spec, config).seed ? `seed${config.seed}` : "";
   return [spec.name, ablationSuffix(spec, config), replica].filter(Boolean).join("_");
+}
+
+/** Every setting's default for this run: the spec's, with `--quick`'s own values where it is quick. */
+function runDefaults(spec: ExperimentSpec, config: CommonConfig): Record<string, unknown> {
+  const all = defaultsOf({ ...COMMON_SETTINGS, ...spec.settings });
+  return config.quick ? { ...all, ...spec.quick } : all;
 }
 
 /** The suffixes of the ablation settings that differ from their defaults (with `--quick`'s), joined; "" for none. */
 export function ablationSuffix(spec: ExperimentSpec, config: CommonConfig): string {
-  const all = defaultsOf({ ...COMMON_SETTINGS, ...spec.settings });
-  const defaults: Record<string, unknown> = config.quick ? { ...all, ...spec.quick } : all;
+  const defaults = runDefaults(spec, config);
   const values: Record<string, unknown> = config;
   return Object.entries(spec.settings)
     .filter(([k, s]) => s.ablation && values[k] !== defaults[k])

@@ -59,12 +59,17 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? "n/a" : x.toFixed(2));
 const kParams = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1000).toFixed(0)}K`);
 
+/** A model's most accurate TTA mode (the first where none was scored). */
+function bestTta(m: ModelRecord): ModelRecord["accuracy"][number] {
+  return m.accuracy.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), m.accuracy[0]);
+}
+
 /** Accuracy against ms per face (the largest batch timed), one point per model at its best TTA mode. */
 export function peersChart(record: PeersRecord): ChartSpec | null {
   const batch = Math.max(...record.timing.batches, 0);
   const values = record.models.flatMap((m) => {
     const speed = m.speed.find((s) => s.batch === batch);
-    const best = m.accuracy.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), m.accuracy[0]);
+    const best = bestTta(m);
     if (!speed || !best) return [];
     return [{
       model: m.name,
@@ -167,10 +172,9 @@ export function peersReport(r: PeersRecord): Report {
       return [s ? `${ms(s.msPerFace)} (fastest ${ms(s.msPerFaceMin)})` : "n/a"];
     }),
   ]);
-  const best = (m: ModelRecord) => m.accuracy.reduce((a, b) => (b.accuracy > a.accuracy ? b : a), m.accuracy[0]);
-  const recallRows = r.models.filter((m) => best(m)).map((m) => [
-    `${m.name} (${best(m).tta})`,
-    ...EMOTIONS.map((e) => pct(best(m).recall[e] ?? NaN, 1)),
+  const recallRows = r.models.filter((m) => bestTta(m)).map((m) => [
+    `${m.name} (${bestTta(m).tta})`,
+    ...EMOTIONS.map((e) => pct(bestTta(m).recall[e] ?? NaN, 1)),
   ]);
   const inputRows = r.models.map((m) => [m.name, m.input, m.labels.join(", ")]);
 
@@ -204,8 +208,8 @@ export function peersReport(r: PeersRecord): Report {
     "(`lib/eval/tta.ts`; a crop model sees its centre crop); `crops` averages ten views, each costing a forward " +
     "pass: for a crop model the literature's ten-crop (the four corners and the centre at its input side, each also " +
     "mirrored), for a model of whole 48×48 faces (the peers, 05) the face and four windows shifted by 2 pixels " +
-    "(left, right, up, down; edges repeated), each also mirrored. NLL and ECE (15 bins) from `lib/eval/calibration.ts`; each peer's probabilities are its " +
-    "softmax outputs put in FER2013's label order.",
+    "(left, right, up, down; edges repeated), each also mirrored. NLL and ECE (15 bins) from " +
+    "`lib/eval/calibration.ts`; each peer's probabilities are its softmax outputs put in FER2013's label order.",
     "",
     mdTable(
       ["model", "TTA", "accuracy", "macro-F1", "NLL", "ECE", "confidence − accuracy", "held out"],
