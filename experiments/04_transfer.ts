@@ -15,6 +15,8 @@
  * @module
  */
 import { runExperiment } from "../lib/harness/experiment.ts";
+import { IMAGE_SIZE } from "../lib/data/fer2013.ts";
+import { setModelInput } from "../lib/models/input_spec.ts";
 import { loadBackbone } from "../lib/transfer/backbone.ts";
 import { TRANSFER_SETTINGS } from "../lib/transfer/config.ts";
 import { buildTransferModel } from "../lib/transfer/model.ts";
@@ -41,8 +43,10 @@ await runExperiment({
   },
 }, async (exp) => {
   const c = exp.config;
-  // Build: 48×48 grey → per-batch resize to size×size RGB → pretrained backbone → pool → dropout → softmax(7)
+  // Build: 48×48 grey face (or its 44×44 crop) → per-batch resize to size×size RGB → pretrained backbone → pool →
+  // dropout → softmax(7); a crop model records that it sees the centre crop and is scored with the ten-crop
   const backbone = await loadBackbone(c.backbone);
+  const side = c.augment === "crops" ? c.cropSize : IMAGE_SIZE;
   const t = await buildTransferModel(backbone, {
     size: c.size,
     fineTuneBlocks: c.fineTuneBlocks,
@@ -50,12 +54,14 @@ await runExperiment({
     dropout: c.dropout,
     numClasses: 7,
     seed: c.seed,
+    inputSide: side,
   });
+  if (c.augment === "crops") setModelInput(t.model, { imageSize: IMAGE_SIZE, inputSize: side, tta: "crops" });
 
   // Phase 1 — backbone features once per image (cached on disk), then the new head alone
   const phase1 = await runHeadPhase(t, exp);
 
-  // Phase 2 — fine-tune the top blocks at a low learning rate (flip augmentation, early stopping)
+  // Phase 2 — fine-tune the top blocks at a low learning rate (flips or random crops, early stopping)
   const { training, peak } = await runFineTunePhase(t, exp);
 
   // The study's way measured (materialised, extrapolated) and the ablation (short runs)

@@ -10,6 +10,7 @@
  * seed 42, official protocol — [reports/06_crops.md](../reports/06_crops.md).
  *
  *     deno task exp:06 --data data/fer2013.csv.gz --max-minutes 600 --resume   # the long run, in sessions
+ *     deno task exp:06 --data data/fer2013.csv.gz --schedule cosine --resume     # SGDR's schedule: 06_crops_cosine
  *     deno task eval --model reports/models/06_crops --data data/fer2013.csv.gz  # scored with its ten-crop
  *     deno task exp:06 --quick                                                  # a few minutes on synthetic faces
  *
@@ -22,10 +23,10 @@ import { cropAugmentation } from "../lib/data/crops.ts";
 import { IMAGE_SIZE } from "../lib/data/fer2013.ts";
 import { measureArchitectures } from "../lib/train/costs.ts";
 import { cropsReport } from "../lib/crops/report.ts";
+import { cropSchedule } from "../lib/crops/schedule.ts";
 import { runExperiment } from "../lib/harness/experiment.ts";
 import { BUDGET_VGG, buildDeep, type DeepConfig } from "../lib/models/deep.ts";
 import { setModelInput } from "../lib/models/input_spec.ts";
-import { EarlyStopping, ReduceLROnPlateau } from "../lib/train/callbacks.ts";
 
 // 05's VGG (4 stages × 2 convs + GAP, BUDGET_VGG in lib/models/deep.ts), and twice as wide
 const ARCHITECTURES: Record<"vgg" | "wide", Partial<DeepConfig>> = {
@@ -59,6 +60,12 @@ await runExperiment({
     weightDecay: num(5e-4, "L2 weight decay, PyTorch-SGD style (0 = off)", { range: "[0, inf)" }),
     lrFactor: num(0.75, "ReduceLROnPlateau factor on validation accuracy", { range: "(0, 1)" }),
     lrPatience: num(5, "ReduceLROnPlateau patience in epochs", { positiveInt: true }),
+    schedule: oneOf(["plateau", "cosine"], "plateau", "learning-rate schedule: ReduceLROnPlateau, or SGDR's cosine", {
+      ablation: (v) => v,
+    }),
+    restarts: num(3, "cosine cycles over the planned epochs, each twice as long as the last (--schedule cosine)", {
+      positiveInt: true,
+    }),
     patience: num(20, "early-stopping patience on validation accuracy (0 = off)", { integer: true, range: "[0, inf)" }),
     labelSmoothing: num(0, "label smoothing (0 = off)", { range: "[0, 1)", ablation: (v) => `ls${v}` }),
     erasing: num(0.5, "probability of random erasing per training image (0 = off)", {
@@ -97,19 +104,15 @@ await runExperiment({
   const model = build(c.arch, c.seed);
   setModelInput(model, { imageSize: IMAGE_SIZE, inputSize: c.cropSize, tta: "crops" });
 
-  // Train: SGD + Nesterov, plateau schedule and early stopping on validation accuracy
+  // Train: SGD + Nesterov; ReduceLROnPlateau (or SGDR's cosine with warm restarts over the planned epochs) and early
+  // stopping, both on validation accuracy
   const training = await exp.train(model, {
     optimizer: tf.train.momentum(c.lr, 0.9, true),
     augment,
     weightDecay: c.weightDecay,
     labelSmoothing: c.labelSmoothing,
     mixup: c.mixup,
-    callbacks: [
-      new ReduceLROnPlateau({ monitor: "valAcc", factor: c.lrFactor, patience: c.lrPatience, minLr: 1e-5 }),
-      ...(c.patience > 0
-        ? [new EarlyStopping({ monitor: "valAcc", patience: c.patience, restoreBestWeights: true })]
-        : []),
-    ],
+    ...cropSchedule(c, exp.prepared.trainRows.length),
   });
 
   // Evaluate (centre crop), then the ten-crop; report beside 05's result and the study's 62%

@@ -1,6 +1,6 @@
-/** One-cycle and cosine schedules against hand-computed values; budget sizing. */
+/** One-cycle, cosine and warm-restart schedules against hand-computed values; budget sizing. */
 import assert from "node:assert/strict";
-import { cosineWithWarmup, oneCycle, planBudget, ScheduleError } from "../lib/train/lr_schedule.ts";
+import { cosineRestarts, cosineWithWarmup, oneCycle, planBudget, ScheduleError } from "../lib/train/lr_schedule.ts";
 
 const close = (a: number, b: number, eps = 1e-12) =>
   assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
@@ -59,4 +59,32 @@ Deno.test("planBudget fits whole epochs into what is left of the budget", () => 
     () => planBudget({ budgetSeconds: 10, spentSeconds: 0, stepSeconds: 0, stepsPerEpoch: 5, epochOverheadSeconds: 0 }),
     /step time/,
   );
+});
+
+Deno.test("cosine with warm restarts: cycles doubling in length that end exactly at the last step", () => {
+  // 700 steps in 3 cycles ×2: 100, 200, 400 steps, each a cosine from 0.01 down to 1e-5
+  const lr = cosineRestarts({ peak: 0.01, totalSteps: 700, cycles: 3, final: 1e-5 });
+  for (const [start, len] of [[0, 100], [100, 200], [300, 400]]) {
+    close(lr(start), 0.01);
+    close(lr(start + len - 1), 1e-5);
+    // the cycle's midpoint is half-way between peak and final
+    close(lr(start + (len - 1) / 2), (0.01 + 1e-5) / 2);
+    assert.ok(lr(start + 1) < lr(start) && lr(start + len - 2) > lr(start + len - 1));
+  }
+  // past the end it stays at the bottom
+  close(lr(5000), 1e-5);
+  // one cycle is plain cosine decay; mult 1 makes equal cycles
+  const one = cosineRestarts({ peak: 1, totalSteps: 11, cycles: 1 });
+  close(one(5), 0.5);
+  const equal = cosineRestarts({ peak: 1, totalSteps: 30, cycles: 3, mult: 1 });
+  close(equal(10), 1);
+  close(equal(20), 1);
+  close(equal(9), 0);
+});
+
+Deno.test("cosine with warm restarts rejects what cannot be a schedule, naming it", () => {
+  assert.throws(() => cosineRestarts({ peak: 0.1, totalSteps: 5, cycles: 4 }), /too few/);
+  assert.throws(() => cosineRestarts({ peak: 0.1, totalSteps: 100, cycles: 0 }), /cycles/);
+  assert.throws(() => cosineRestarts({ peak: 0.1, totalSteps: 100, cycles: 2, mult: 0.5 }), /multiplier/);
+  assert.throws(() => cosineRestarts({ peak: 0.1, totalSteps: 100, cycles: 2, final: 0.2 }), ScheduleError);
 });

@@ -12,9 +12,9 @@ import { materialisedCost, MemoryMonitor } from "../lib/transfer/memory.ts";
 
 await tf.setBackend("cpu");
 
-/** A small features model with real weights: conv → pool → 5 features. */
-function featureModel(): tf.LayersModel {
-  const input = tf.input({ shape: [48, 48, 1] });
+/** A small features model with real weights: conv → pool → 5 features, on `side`-pixel inputs. */
+function featureModel(side = 48): tf.LayersModel {
+  const input = tf.input({ shape: [side, side, 1] });
   const c = tf.layers.conv2d({
     filters: 5,
     kernelSize: 5,
@@ -32,8 +32,8 @@ const data = {
 };
 const rows = Int32Array.from([5, 0, 36, 12, 7, 30, 2, 19, 25, 33, 1]);
 
-/** Features of one row computed on its own, the reference the cache must match. */
-function direct(model: tf.LayersModel, row: number): number[] {
+/** Features of one row computed on its own (of its centre `crop`-pixel square), the reference the cache must match. */
+function direct(model: tf.LayersModel, row: number, crop = 48): number[] {
   return tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(data.pixels.subarray(row * 2304, (row + 1) * 2304), (v) => v / 255), [
       1,
@@ -41,9 +41,34 @@ function direct(model: tf.LayersModel, row: number): number[] {
       48,
       1,
     ]);
-    return Array.from((model.predict(x) as tf.Tensor).dataSync());
+    const o = (48 - crop) / 2;
+    return Array.from((model.predict(x.slice([0, o, o, 0], [1, crop, crop, 1])) as tf.Tensor).dataSync());
   });
 }
+
+Deno.test("a crop model's cached features are those of each face's centre crop", async () => {
+  const model = featureModel(44);
+  const cache = await computeFeatures(model, data, rows, { batchSize: 4, imageSize: 48 });
+  for (const r of rows) {
+    const at = cache.index.get(r)!;
+    const got = Array.from(cache.values.subarray(at * 5, at * 5 + 5));
+    direct(model, r, 44).forEach((v, j) =>
+      assert.ok(Math.abs(v - got[j]) < 1e-5, `row ${r} feature ${j}: ${got[j]} vs ${v}`)
+    );
+  }
+  // and not those of another window: the corner crop gives other features
+  const corner = tf.tidy(() =>
+    Array.from(
+      (model.predict(
+        tf.tensor4d(Float32Array.from(data.pixels.subarray(0, 2304), (v) => v / 255), [1, 48, 48, 1])
+          .slice([0, 0, 0, 0], [1, 44, 44, 1]),
+      ) as tf.Tensor).dataSync(),
+    )
+  );
+  const at = cache.index.get(0)!;
+  assert.ok(corner.some((v, j) => Math.abs(v - cache.values[at * 5 + j]) > 1e-4));
+  model.dispose();
+});
 
 Deno.test("cached features equal the features recomputed image by image", async () => {
   const model = featureModel();
@@ -70,6 +95,7 @@ Deno.test("the cache is computed once, saved, and read back identical without ru
   let calls = 0;
   const counting = {
     predict: (...a: unknown[]) => (calls++, (model.predict as (...b: unknown[]) => unknown)(...a)),
+    inputs: model.inputs,
     outputs: model.outputs,
   };
   const second = await cachedFeatures(path, counting as unknown as tf.LayersModel, data, rows, {
@@ -102,7 +128,7 @@ Deno.test("a truncated cache file is a FeatureCacheError naming the file", async
   assert.equal(await loadFeatureCache(`${path}.absent`), null);
 });
 
-Deno.test("cache keys change with backbone, size, data and rows", () => {
+Deno.test("cache keys change with backbone, size, data, rows and crop", () => {
   const k = { backbone: "nsfwjs-mobilenet-v2", size: 96, data: "abc", rows };
   const keys = new Set([
     featureKey(k),
@@ -110,8 +136,12 @@ Deno.test("cache keys change with backbone, size, data and rows", () => {
     featureKey({ ...k, size: 128 }),
     featureKey({ ...k, data: "abd" }),
     featureKey({ ...k, rows: rows.slice(1) }),
+    featureKey({ ...k, crop: 44 }),
+    featureKey({ ...k, crop: 40 }),
   ]);
-  assert.equal(keys.size, 5);
+  assert.equal(keys.size, 7);
+  // whole faces keep the key they had before crops existed, so existing caches stay valid
+  assert.equal(featureKey({ ...k, crop: undefined }), `nsfwjs-mobilenet-v2-96-abc-${featureKey(k).split("-").at(-1)}`);
   assert.ok(!featureKey({ ...k, backbone: "https://a/b c" }).includes("/"));
 });
 

@@ -87,6 +87,13 @@ export async function ttaRows(
   return out;
 }
 
+/** Which rows a protocol tests on, said under a TTA table. */
+export function testSplitNote(protocol: string): string {
+  return protocol === "official"
+    ? "Under the official protocol the test split is PrivateTest when the data has it, else PublicTest."
+    : "The test split is the study protocol's 10% of all rows.";
+}
+
 /** A Markdown section of {@link ttaRows}. */
 export function ttaSection(rows: TtaRow[], input: { imageSize: number; inputSize: number }, testNote: string): string {
   const { imageSize: s, inputSize: c } = input;
@@ -295,9 +302,7 @@ export async function cropsReport<C extends CommonConfig>(
   const { config, prepared } = exp;
   const input = modelInput(model);
   const rows = await ttaRows(model, prepared.data, prepared.split, run.test);
-  const testNote = config.protocol === "official"
-    ? "Under the official protocol the test split is PrivateTest when the data has it, else PublicTest."
-    : "The test split is the study protocol's 10% of all rows.";
+  const testNote = testSplitNote(config.protocol);
   const split = rows[0];
   const study = { accuracy: exp.spec.studyAccuracy, label: `the study's best model ${pct(exp.spec.studyAccuracy, 0)}` };
   const self = accuracySeries(exp.name, {

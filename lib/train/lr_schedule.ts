@@ -1,6 +1,6 @@
 /**
- * Per-step learning-rate schedules (one-cycle and cosine with warm-up) and
- * the sizing of a schedule to a wall-clock budget.
+ * Per-step learning-rate schedules (one-cycle, cosine with warm-up, cosine
+ * with warm restarts) and the sizing of a schedule to a wall-clock budget.
  *
  * A schedule is a pure function of the global step, so a resumed run picks
  * the learning rate up exactly where the interrupted one left it.
@@ -98,6 +98,60 @@ export function cosineWithWarmup(opts: CosineOptions): LrSchedule {
     const s = Math.min(Math.max(step, 0), totalSteps - 1);
     if (s < warmupSteps) return peak * (warmupStart + (1 - warmupStart) * s / warmupSteps);
     return decaySteps > 0 ? cosineRamp(peak, final, (s - warmupSteps) / decaySteps) : peak;
+  };
+}
+
+/** Settings of {@link cosineRestarts}. */
+export interface RestartOptions {
+  /** Learning rate at the start of every cycle. */
+  peak: number;
+  /** Steps in the whole schedule; the last cycle ends at the last step. */
+  totalSteps: number;
+  /** Number of cosine cycles (1 = plain cosine decay). */
+  cycles: number;
+  /** Each cycle is `mult` times as long as the one before (SGDR's T_mult). Default 2. */
+  mult?: number;
+  /** Learning rate at the end of every cycle. Default 0. */
+  final?: number;
+}
+
+/**
+ * Cosine annealing with warm restarts (Loshchilov & Hutter's SGDR): `cycles`
+ * cosine decays from `peak` to `final`, each `mult` times as long as the one
+ * before, sized so that they span `totalSteps` exactly — a run of planned
+ * length ends at the bottom of its last cycle, where SGDR's snapshots are best.
+ *
+ * @example
+ * ```ts
+ * const lr = cosineRestarts({ peak: 0.01, totalSteps: 700, cycles: 3 }); // cycles of 100, 200, 400 steps
+ * lr(0);   // 0.01
+ * lr(99);  // 0 (end of the first cycle)
+ * lr(100); // 0.01 (restart)
+ * ```
+ */
+export function cosineRestarts(opts: RestartOptions): LrSchedule {
+  const { peak, totalSteps, cycles, mult = 2, final = 0 } = opts;
+  checkPositiveInt("totalSteps", totalSteps);
+  checkPositiveInt("cycles", cycles);
+  if (!(mult >= 1)) throw new ScheduleError(`cycle length multiplier must be at least 1, got ${mult}`);
+  if (!(peak > 0) || !(final >= 0 && final < peak)) {
+    throw new ScheduleError(`learning rates must satisfy 0 ≤ final < peak (peak ${peak}, final ${final})`);
+  }
+  const lengths = Array.from({ length: cycles }, (_, i) => mult ** i);
+  const sum = lengths.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  const ends = lengths.map((l) => Math.round(totalSteps * (acc += l) / sum));
+  ends.forEach((end, i) => {
+    if (end <= (ends[i - 1] ?? 0)) {
+      throw new ScheduleError(`${totalSteps} steps are too few for ${cycles} cycles growing ×${mult}`);
+    }
+  });
+  return (step) => {
+    const s = Math.min(Math.max(step, 0), totalSteps - 1);
+    const i = ends.findIndex((end) => s < end);
+    const start = ends[i - 1] ?? 0;
+    const len = ends[i] - start;
+    return len > 1 ? cosineRamp(peak, final, (s - start) / (len - 1)) : peak;
   };
 }
 

@@ -25,7 +25,19 @@ export const TRANSFER_SETTINGS = {
   batchSize: common("batchSize", 32),
   microBatch: num(16, "phase 2 micro-batch (gradient accumulation bounds activation memory)"),
   dropout: num(0.3, "dropout before the new dense layer"),
+  // flip is the committed 96-px run's; crops is experiment 06's recipe (transform, random crops, erasing, ten-crop)
+  augment: oneOf(["flip", "crops"], "flip", "phase 2 augmentation: left-right flips, or 06's random-crop recipe"),
+  cropSize: num(44, "side of the random training crops and the ten-crop, with --augment crops", {
+    positiveInt: true,
+  }),
+  erasing: num(0.5, "probability of random erasing per training image, with --augment crops", { range: "[0, 1]" }),
+  monitor: oneOf(["valLoss", "valAcc"], "valLoss", "what phase 2's early stopping and plateau schedule watch"),
   patience: num(3, "phase 2 early-stopping patience (epochs)"),
+  lrPatience: num(0, "phase 2 ReduceLROnPlateau patience in epochs (0 = constant learning rate)", {
+    integer: true,
+    range: "[0, inf)",
+  }),
+  lrFactor: num(0.5, "phase 2 ReduceLROnPlateau factor", { range: "(0, 1)" }),
   ablationRows: num(0, "training rows of each short ablation run (0 = none)"),
 };
 

@@ -10,6 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { dirname } from "node:path";
 import { batchBounds, toImageTensor, type TrainData } from "../data/batches.ts";
+import { fitToInput } from "../data/crops.ts";
+import { inputSide } from "../models/input_spec.ts";
 import { hashRows } from "../train/checkpoint.ts";
 import { UserError } from "../errors.ts";
 
@@ -42,7 +44,8 @@ function indexOf(rows: Int32Array): Map<number, number> {
 
 /**
  * Runs `features` (inference mode) over `rows`, one batch at a time; only
- * the batch in flight exists as an upsampled tensor.
+ * the batch in flight exists as an upsampled tensor. A crop model's features
+ * are those of the centre crop, as it is scored without TTA.
  */
 export async function computeFeatures(
   features: tf.LayersModel,
@@ -51,10 +54,13 @@ export async function computeFeatures(
   opts: FeatureOptions,
 ): Promise<FeatureCache> {
   const dim = features.outputs[0].shape[1] as number;
+  const side = inputSide(features);
   const list = Int32Array.from(rows);
   const values = new Float32Array(list.length * dim);
   for (const [s, e] of batchBounds(list.length, opts.batchSize)) {
-    const f = tf.tidy(() => features.predict(toImageTensor(data.pixels, list, s, e, opts.imageSize)) as tf.Tensor);
+    const f = tf.tidy(() =>
+      features.predict(fitToInput(toImageTensor(data.pixels, list, s, e, opts.imageSize), side)) as tf.Tensor
+    );
     values.set(await f.data() as Float32Array, s * dim);
     f.dispose();
     opts.onProgress?.(e, list.length);
@@ -73,10 +79,13 @@ export function featureBatch(cache: FeatureCache, rows: ArrayLike<number>, start
   return tf.tensor2d(out, [end - start, cache.dim]);
 }
 
-/** A cache key from what determines the features. */
-export function featureKey(parts: { backbone: string; size: number; data: string; rows: ArrayLike<number> }): string {
+/** A cache key from what determines the features (`crop`: a crop model's input side; whole faces keep the old key). */
+export function featureKey(
+  parts: { backbone: string; size: number; data: string; rows: ArrayLike<number>; crop?: number },
+): string {
   const safe = parts.backbone.replace(/[^A-Za-z0-9._-]+/g, "_");
-  return `${safe}-${parts.size}-${parts.data}-${hashRows(parts.rows)}`;
+  const crop = parts.crop === undefined ? "" : `-crop${parts.crop}`;
+  return `${safe}-${parts.size}${crop}-${parts.data}-${hashRows(parts.rows)}`;
 }
 
 const MAGIC = "ferlab-features-v1";

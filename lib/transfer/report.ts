@@ -7,7 +7,11 @@
  *
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import { distinctTitles } from "../compare/comparison.ts";
+import { testSplitNote, ttaRows, ttaSection } from "../crops/report.ts";
+import type { ProbabilisticEvaluation } from "../eval/metrics.ts";
+import { modelInput } from "../models/input_spec.ts";
 import { readResultJsons } from "../compare/results.ts";
 import type { Evaluated, Experiment } from "../harness/experiment.ts";
 import type { ReportExtras } from "../harness/report.ts";
@@ -24,6 +28,8 @@ import type { AblationRow, HeadPhaseResult } from "./phases.ts";
 export interface TransferReport {
   backbone: BackboneSpec;
   size: number;
+  /** Side of the model's input: 48, or the crop side of a model fine-tuned on random crops (absent in older runs). */
+  inputSide?: number;
   featureDim: number;
   backboneParams: number;
   trainableBackboneParams: number;
@@ -103,7 +109,11 @@ export function transferMarkdown(r: TransferReport): string {
     "",
     `**Backbone:** ${r.backbone.description} (\`${r.backbone.id}\`, ${r.backbone.format} format, ` +
     `${fmtInt(r.backbone.id ? r.backboneParams : 0)} parameters). **Trained on:** ${r.backbone.trainedOn}. ` +
-    `Input: the 48×48 grey face resized per batch to ${r.size}×${r.size}, replicated to 3 channels, ` +
+    `Input: ${
+      (r.inputSide ?? 48) === 48
+        ? "the 48×48 grey face"
+        : `the ${r.inputSide}×${r.inputSide} crop of the 48×48 grey face`
+    } resized per batch to ${r.size}×${r.size}, replicated to 3 channels, ` +
     `preprocessing \`${r.backbone.preprocess}\`; features ${r.featureDim}-d after global average pooling. ` +
     `Batch norm: ${
       r.freezeBatchNorm ? "kept in inference mode (moving statistics never change)" : "batch statistics (TF.js default)"
@@ -225,6 +235,7 @@ export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<
     const sections: TransferReport = {
       backbone: r.backbone.spec,
       size: config.size,
+      inputSide: modelInput(r.t.model).inputSize,
       featureDim: r.t.featureDim,
       backboneParams: r.t.features.countParams(),
       trainableBackboneParams: r.t.trainableBackboneParams,
@@ -242,7 +253,31 @@ export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<
       synthetic: r.exp.synthetic,
     };
     const { blockOf: _b, source: _s, ...spec } = sections.backbone;
-    return { sections: [transferMarkdown(sections)], json: { transfer: { ...sections, backbone: spec } } };
+    const json = { transfer: { ...sections, backbone: spec } };
+    const crops = await cropTta(r.exp, r.t.model, test);
+    return crops
+      ? {
+        preface: [crops.preface],
+        sections: [crops.section, transferMarkdown(sections)],
+        json: { ...json, ...crops.json },
+      }
+      : { sections: [transferMarkdown(sections)], json };
+  };
+}
+
+/** A crop model's test-time augmentation (centre, + mirror, ten-crop), as 06 reports it; undefined for a whole-face model. */
+async function cropTta(exp: Experiment<TransferConfig>, model: tf.LayersModel, test: ProbabilisticEvaluation) {
+  const input = modelInput(model);
+  if (input.inputSize === input.imageSize) return undefined;
+  const rows = await ttaRows(model, exp.prepared.data, exp.prepared.split, test);
+  const split = rows[0];
+  return {
+    preface: `Input: random ${input.inputSize}×${input.inputSize} crops of the ${input.imageSize}×${input.imageSize} ` +
+      `faces while fine-tuning (06's recipe); the saved model records its input side and its default TTA ` +
+      `(ten-crop). **Ten-crop test accuracy: ${pct(split.accuracy.crops)}** (centre crop alone ` +
+      `${pct(split.accuracy.none)}).`,
+    section: ttaSection(rows, input, testSplitNote(exp.config.protocol)),
+    json: { input, tta: rows, testTenCrop: split.accuracy.crops },
   };
 }
 

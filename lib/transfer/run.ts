@@ -8,7 +8,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { removeIfExists } from "../atomic_write.ts";
 import type { Experiment } from "../harness/experiment.ts";
-import { EarlyStopping } from "../train/callbacks.ts";
+import { AUGMENT_PRESETS } from "../data/augment.ts";
+import { cropAugmentation } from "../data/crops.ts";
+import { IMAGE_SIZE } from "../data/fer2013.ts";
+import { inputSide } from "../models/input_spec.ts";
+import { EarlyStopping, ReduceLROnPlateau } from "../train/callbacks.ts";
 import type { TrainResult } from "../train/loop.ts";
 import type { TransferConfig } from "./config.ts";
 import { featureKey } from "./features.ts";
@@ -25,7 +29,14 @@ import { type AblationRow, ablationVariants, headPhase, type HeadPhaseResult, ru
 /** Phase 1 with its feature cache under `.cache/transfer/` and its head under the run's checkpoints. */
 export function runHeadPhase(t: TransferModel, exp: Experiment<TransferConfig>): Promise<HeadPhaseResult> {
   const { config: c, prepared: p } = exp;
-  const key = featureKey({ backbone: c.backbone, size: c.size, data: p.dataFacts.fingerprint, rows: p.trainRows });
+  const side = inputSide(t.features);
+  const key = featureKey({
+    backbone: c.backbone,
+    size: c.size,
+    data: p.dataFacts.fingerprint,
+    rows: p.trainRows,
+    crop: side === IMAGE_SIZE ? undefined : side,
+  });
   return headPhase({
     t,
     data: p.data,
@@ -49,8 +60,9 @@ export interface FineTuneResult {
 }
 
 /**
- * Phase 2 through the experiment's training loop: Adam at the low `lr`, flip
- * augmentation, micro-batches, early stopping on validation loss, per-epoch
+ * Phase 2 through the experiment's training loop: Adam at the low `lr`, flips
+ * or 06's random-crop recipe, micro-batches, early stopping (and, with
+ * `lrPatience`, a plateau schedule) on the monitored metric, per-epoch
  * checkpoints and the run's `--max-minutes`. With `fineTuneBlocks` 0 there
  * is nothing to fine-tune and the phase is skipped.
  */
@@ -65,11 +77,19 @@ export async function runFineTunePhase(t: TransferModel, exp: Experiment<Transfe
       peak: monitor.stop(),
     };
   }
+  const augment = c.augment === "crops"
+    ? cropAugmentation({ ...AUGMENT_PRESETS.standard, imageSize: IMAGE_SIZE, cropSize: c.cropSize, erasing: c.erasing })
+    : "flip";
   const training = await exp.train(t.model, {
     optimizer: tf.train.adam(c.lr),
     microBatch: c.microBatch,
-    augment: "flip",
-    callbacks: [new EarlyStopping({ monitor: "valLoss", patience: c.patience, restoreBestWeights: true })],
+    augment,
+    callbacks: [
+      ...(c.lrPatience > 0
+        ? [new ReduceLROnPlateau({ monitor: c.monitor, factor: c.lrFactor, patience: c.lrPatience, minLr: 1e-6 })]
+        : []),
+      new EarlyStopping({ monitor: c.monitor, patience: c.patience, restoreBestWeights: true }),
+    ],
     checkpoint: `${exp.name}/finetune`,
   });
   const peak = await peakOverSessions(exp.checkpointPath(`${exp.name}/finetune/peak.json`), monitor.stop(), c.resume);

@@ -61,6 +61,44 @@ Deno.test({
 });
 
 Deno.test({
+  name: "exp:04 --augment crops fine-tunes on random crops, records the crop input and reports the ten-crop",
+  sanitizeResources: false,
+  fn: async () => {
+    const out = join(tmp, "crops");
+    const r = await run(out, ["--augment", "crops", "--crop-size", "44", "--lr-patience", "1", "--monitor", "valAcc"]);
+    assert.equal(r.code, 0, r.stderr);
+    const model = JSON.parse(await Deno.readTextFile(join(out, "models", "04_transfer", "model.json")));
+    assert.deepEqual(model.userDefinedMetadata.ferlab, { imageSize: 48, inputSize: 44, tta: "crops" });
+    assert.deepEqual(model.modelTopology.config.layers[0].config.batch_input_shape, [null, 44, 44, 1]);
+    const json = JSON.parse(await Deno.readTextFile(join(out, "04_transfer.json")));
+    const split = json.tta[0];
+    assert.equal(split.set, "test split");
+    assert.equal(split.accuracy.none, json.testAccuracy, "the centre crop is the plain evaluation");
+    assert.equal(json.testTenCrop, split.accuracy.crops);
+    const md = await Deno.readTextFile(join(out, "04_transfer.md"));
+    assert.match(md, /\*\*Ten-crop test accuracy: \d+\.\d\d%\*\*/);
+    assert.ok(md.includes("## Test-time augmentation") && md.includes("## Transfer learning"));
+    // the head phase cached the centre crops' features under their own key
+    assert.ok(
+      [...Deno.readDirSync(new URL("../../.cache/transfer", import.meta.url))].some((e) =>
+        e.name.includes("-16-crop44-")
+      ),
+    );
+  },
+});
+
+Deno.test({
+  name: "exp:04 --augment crops with a crop size the faces cannot centre fails before training, naming it",
+  sanitizeResources: false,
+  fn: async () => {
+    const r = await run(join(tmp, "bad-crop"), ["--augment", "crops", "--crop-size", "45"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /45/);
+    assert.doesNotMatch(r.stderr, /phase 1|\n\s+at /);
+  },
+});
+
+Deno.test({
   name: "cleanup",
   fn: () => Deno.remove(tmp, { recursive: true }),
 });

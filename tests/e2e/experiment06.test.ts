@@ -63,7 +63,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "exp:06 cut short after an epoch and resumed ends with the weights of an uninterrupted run (mixup on)",
+  name: "exp:06 cut short and resumed ends with the weights of an uninterrupted run (mixup, cosine with restarts)",
   sanitizeResources: false,
   fn: async () => {
     const common = {
@@ -72,6 +72,9 @@ Deno.test({
       limitTrain: 192,
       measureSteps: 0,
       mixup: 0.2,
+      schedule: "cosine",
+      // 2 epochs of 3 steps in cycles of 2 and 4 steps: the second epoch starts inside the second cycle
+      restarts: 2,
       backend: "wasm",
       threads: 1,
     };
@@ -80,18 +83,27 @@ Deno.test({
     assert.equal(a.code, 0, a.stderr);
     const cut = await run({ ...common, out: parts, maxMinutes: 0.0001 });
     assert.equal(cut.code, 0, cut.stderr);
-    const partial = JSON.parse(await Deno.readTextFile(join(parts, "06_crops_mixup0.2.json")));
+    const partial = JSON.parse(await Deno.readTextFile(join(parts, "06_crops_cosine_mixup0.2.json")));
     assert.equal(partial.training.cutShort, true);
     assert.equal(partial.training.history.length, 1);
     const resumed = await run({ ...common, out: parts, resume: true });
     assert.equal(resumed.code, 0, resumed.stderr);
-    const done = JSON.parse(await Deno.readTextFile(join(parts, "06_crops_mixup0.2.json")));
+    const done = JSON.parse(await Deno.readTextFile(join(parts, "06_crops_cosine_mixup0.2.json")));
     assert.equal(done.training.resumedFrom, 1);
+    // the per-step cosine starts at the peak and is lower when the second epoch starts
+    const [first, second] = done.training.history.map((h: { lr: number }) => h.lr);
+    assert.equal(first, 0.01);
+    assert.ok(second < first, `lr ${second} after ${first}`);
     // The saved model (early stopping's best epoch) and the checkpoint's last epoch alike.
-    for (const f of ["models/06_crops_mixup0.2/weights.bin", "checkpoints/06_crops_mixup0.2/model/weights.bin"]) {
+    for (
+      const f of [
+        "models/06_crops_cosine_mixup0.2/weights.bin",
+        "checkpoints/06_crops_cosine_mixup0.2/model/weights.bin",
+      ]
+    ) {
       assert.deepEqual(await Deno.readFile(join(parts, f)), await Deno.readFile(join(whole, f)), f);
     }
-    const reference = JSON.parse(await Deno.readTextFile(join(whole, "06_crops_mixup0.2.json")));
+    const reference = JSON.parse(await Deno.readTextFile(join(whole, "06_crops_cosine_mixup0.2.json")));
     assert.deepEqual(
       done.training.history.map((h: { loss: number }) => h.loss),
       reference.training.history.map((h: { loss: number }) => h.loss),
