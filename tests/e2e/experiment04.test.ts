@@ -5,7 +5,7 @@
  * saved model, and a cut-short run that resumes.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { runScript } from "../helpers/run_script.ts";
 import { writeTinyGraphModel } from "../helpers/transfer_fixtures.ts";
 
@@ -100,5 +100,12 @@ Deno.test({
 
 Deno.test({
   name: "cleanup",
-  fn: () => Deno.remove(tmp, { recursive: true }),
+  fn: async () => {
+    await Deno.remove(tmp, { recursive: true });
+    // the feature caches keyed by this test's backbone path
+    const cache = new URL("../../.cache/transfer/", import.meta.url);
+    for (const e of Deno.readDirSync(cache)) {
+      if (e.name.includes(basename(tmp))) await Deno.remove(new URL(e.name, cache));
+    }
+  },
 });
