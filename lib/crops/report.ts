@@ -59,6 +59,8 @@ export async function ttaRows(
   data: Fer2013,
   split: { test: Int32Array; val: Int32Array },
   test: ProbabilisticEvaluation,
+  /** Also score the other test Usages (false under the study protocol, whose training rows include them). */
+  otherUsages = true,
 ): Promise<TtaRow[]> {
   const { imageSize } = modelInput(model);
   const score = async (set: string, rows: ArrayLike<number>, plain?: ProbabilisticEvaluation): Promise<TtaRow> => {
@@ -77,7 +79,7 @@ export async function ttaRows(
     return rows.length === of.length && rows.every((r) => set.has(r));
   };
   const out = [await score("test split", split.test, test)];
-  for (const usage of ["PublicTest", "PrivateTest"] as const) {
+  for (const usage of otherUsages ? ["PublicTest", "PrivateTest"] as const : []) {
     const code = USAGES.indexOf(usage);
     const rows: number[] = [];
     for (let i = 0; i < data.n; i++) if (data.usage[i] === code) rows.push(i);

@@ -71,6 +71,8 @@ Deno.test({
     assert.deepEqual(model.userDefinedMetadata.ferlab, { imageSize: 48, inputSize: 44, tta: "crops" });
     assert.deepEqual(model.modelTopology.config.layers[0].config.batch_input_shape, [null, 44, 44, 1]);
     const json = JSON.parse(await Deno.readTextFile(join(out, "04_transfer.json")));
+    // under the study protocol the other Usages were training rows: only the test split is scored
+    assert.equal(json.tta.length, 1);
     const split = json.tta[0];
     assert.equal(split.set, "test split");
     assert.equal(split.accuracy.none, json.testAccuracy, "the centre crop is the plain evaluation");
