@@ -59,8 +59,8 @@ export async function ttaRows(
   data: Fer2013,
   split: { test: Int32Array; val: Int32Array },
   test: ProbabilisticEvaluation,
-  /** Also score the other test Usages (false under the study protocol, whose training rows include them). */
-  otherUsages = true,
+  /** The run's protocol: under the study's every Usage is mixed into training, so only the test split is held out. */
+  protocol: string,
 ): Promise<TtaRow[]> {
   const { imageSize } = modelInput(model);
   const score = async (set: string, rows: ArrayLike<number>, plain?: ProbabilisticEvaluation): Promise<TtaRow> => {
@@ -79,7 +79,7 @@ export async function ttaRows(
     return rows.length === of.length && rows.every((r) => set.has(r));
   };
   const out = [await score("test split", split.test, test)];
-  for (const usage of otherUsages ? ["PublicTest", "PrivateTest"] as const : []) {
+  for (const usage of protocol === "official" ? ["PublicTest", "PrivateTest"] as const : []) {
     const code = USAGES.indexOf(usage);
     const rows: number[] = [];
     for (let i = 0; i < data.n; i++) if (data.usage[i] === code) rows.push(i);
@@ -303,7 +303,7 @@ export async function cropsReport<C extends CommonConfig>(
 ): Promise<ReportExtras> {
   const { config, prepared } = exp;
   const input = modelInput(model);
-  const rows = await ttaRows(model, prepared.data, prepared.split, run.test);
+  const rows = await ttaRows(model, prepared.data, prepared.split, run.test, config.protocol);
   const testNote = testSplitNote(config.protocol);
   const split = rows[0];
   const study = { accuracy: exp.spec.studyAccuracy, label: `the study's best model ${pct(exp.spec.studyAccuracy, 0)}` };

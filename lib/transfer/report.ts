@@ -269,8 +269,7 @@ export function transferExtras(r: TransferRunInputs): (e: Evaluated) => Promise<
 async function cropTta(exp: Experiment<TransferConfig>, model: tf.LayersModel, test: ProbabilisticEvaluation) {
   const input = modelInput(model);
   if (input.inputSize === input.imageSize) return undefined;
-  // Under the study protocol every Usage is mixed into training: only the test split is held out
-  const rows = await ttaRows(model, exp.prepared.data, exp.prepared.split, test, exp.config.protocol === "official");
+  const rows = await ttaRows(model, exp.prepared.data, exp.prepared.split, test, exp.config.protocol);
   const split = rows[0];
   return {
     preface: `Input: random ${input.inputSize}×${input.inputSize} crops of the ${input.imageSize}×${input.imageSize} ` +
